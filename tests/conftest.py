@@ -1,0 +1,38 @@
+"""Shared fixtures: the read-only reference material in ../shared, and small synthetic roots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("AVSC_SHARED", REPO.parent / "shared"))
+AUDIO_SAMPLE_DIR = SHARED / "data" / "tau-av-2021-audio-sample"
+VIDEO_SAMPLE_DIR = SHARED / "data" / "video"
+VGG16_IMAGENET_H5 = SHARED / "models" / "vgg16_imagenet_notop.h5"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"reference material {path} is absent (../shared is only beside a CI checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def audio_sample_dir() -> Path:
+    """The 26 real TAU AV 2021 audio clips (FLAC)."""
+    return _require(AUDIO_SAMPLE_DIR)
+
+
+@pytest.fixture(scope="session")
+def video_sample_dir() -> Path:
+    """Two real camera videos (25 fps MP4, 10 fps AVI)."""
+    return _require(VIDEO_SAMPLE_DIR)
+
+
+@pytest.fixture(scope="session")
+def vgg16_imagenet_h5() -> Path:
+    """The ImageNet VGG16 conv base in Keras' HDF5 layout."""
+    return _require(VGG16_IMAGENET_H5)
