@@ -19,7 +19,11 @@ from avsc_lib.atomic import write_text
 from avsc_lib.errors import AvscError
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
+PROJECT_ROOT = PARAMS_DIR.parent
 BASE_FILE = "paper.yml"
+
+# Path-valued keys; a relative path in a parameter file is taken relative to the project root.
+PATH_KEYS = ("data_root", "build_dir", "weights_dir")
 
 # Keys whose value in paper.yml is null, and the types they accept otherwise.
 NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
@@ -155,16 +159,26 @@ def load_params(
         overrides: key -> value pairs that win over the file (e.g. from ``-p key value``).
 
     Returns:
-        The complete, validated parameter mapping.
+        The complete, validated parameter mapping; the path keys (``PATH_KEYS``) are absolute,
+        relative ones taken from the project root.
     """
     path = Path(path) if path is not None else PARAMS_DIR / BASE_FILE
     params = _load_chain(path)
     if overrides:
         params.update(overrides)
     try:
-        return validate(params)
+        checked = validate(params)
     except ParamsError as err:
         raise ParamsError(f"{path}: {err}") from None
+    for key in PATH_KEYS:
+        if checked[key] is not None:
+            checked[key] = str((PROJECT_ROOT / Path(checked[key]).expanduser()).resolve())
+    return checked
+
+
+def build_path(params: Mapping[str, Any], *parts: str) -> Path:
+    """A path below the study's build folder, e.g. ``build_path(params, "cache")``."""
+    return Path(params["build_dir"]).joinpath(*parts)
 
 
 def params_hash(params: Mapping[str, Any], keys: list[str] | tuple[str, ...] | None = None) -> str:

@@ -56,3 +56,12 @@ def test_hash_depends_only_on_chosen_keys():
 def test_missing_file_is_clear(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yml")
+
+
+def test_paths_are_absolute_from_project_root():
+    from avsc_lib.params import PROJECT_ROOT, build_path
+
+    params = load_params(PARAMS_DIR / "smoke.yml", {"data_root": "~/tau"})
+    assert Path(params["build_dir"]) == PROJECT_ROOT / "build"
+    assert params["data_root"] == str(Path("~/tau").expanduser())
+    assert build_path(params, "cache") == PROJECT_ROOT / "build" / "cache"
