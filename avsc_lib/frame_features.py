@@ -1,0 +1,372 @@
+"""The visual feature cache: the frozen VGG16's pooled 512-d feature of every frame, once.
+
+The visual subnetwork's convolutional base is frozen in the paper's steps 2 and 3, so its
+output for a frame never changes: it is computed once per frame here and stored, and training
+reads these features instead of running VGG16 every epoch (the authors stored raw frames
+instead: 97 GB of TFRecords for the development set). Layout::
+
+    <cache root>/visual-<hash>/
+        params.yml          the settings that shape the features (the key of <hash>)
+        backbone.json       which backbone weights were used (name, file, sha256)
+        <clip name>.npy     float32 (n_frames, 512): frame k taken at k / fps seconds
+        failed.csv          the clips of the last run that failed, and why (only if some did;
+                            ``failed-shard-I-of-N.csv`` for a sharded run)
+
+``<hash>`` covers the backbone weights' identity (sha256 of the weight file, or ``random``
+and the seed), preprocessing, frame size, fps, frame pooling, clip length and a format
+version, so changing any of them never reuses stale files. Each ``.npy`` is written
+atomically; a re-run skips the clips already done. Video decoding runs in a thread pool ahead
+of the network (PyAV releases the GIL), so the network, not the decoder, sets the pace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
+
+import numpy as np
+from tqdm import tqdm
+
+from avsc_lib.atomic import save_npy, write_text
+from avsc_lib.cache import parse_shard, select_shard  # one sharding rule for both caches
+from avsc_lib.errors import AvscError
+from avsc_lib.params import build_path, load_params, params_hash, save_params
+from avsc_lib.video import decode_frames
+
+FORMAT_VERSION = 1  # bump when the code changes what the files hold (e.g. the frame scaling)
+# Parameters that shape the cached features, besides the backbone weights' identity.
+CACHE_KEYS = ("preprocessing", "frame_size", "fps", "frame_pooling", "clip_seconds")
+PARAMS_FILE = "params.yml"
+BACKBONE_FILE = "backbone.json"
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+
+# A frame encoder: a keras.Model or any callable mapping (batch, H, W, 3) frames to (batch, 512).
+Encoder = Callable[[np.ndarray], Any]
+
+
+class VideoClip(NamedTuple):
+    """The two fields extraction needs; ``dataset.Clip`` records work the same way."""
+
+    name: str
+    video_path: Path
+
+
+@dataclass
+class FrameReport:
+    """What one extraction run did.
+
+    Attributes:
+        cache_dir: the cache folder written to.
+        computed: clips whose features were computed in this run.
+        cached: clips skipped because their features were already in the cache.
+        failed: clip name -> why it could not be processed (nothing written for it).
+        notes: clip name -> an adjustment worth knowing (e.g. a short video padded).
+    """
+
+    cache_dir: Path
+    computed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no clip failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """A few lines for the terminal: counts, then every failure and note."""
+        lines = [
+            f"visual features in {self.cache_dir}: {len(self.computed)} computed, "
+            f"{len(self.cached)} already cached, {len(self.failed)} failed"
+        ]
+        lines += [f"  FAILED {name}: {message}" for name, message in sorted(self.failed.items())]
+        lines += [f"  note {name}: {message}" for name, message in sorted(self.notes.items())]
+        return "\n".join(lines)
+
+
+# --- cache folder -----------------------------------------------------------------------------
+
+
+def frames_per_clip(params: Mapping[str, Any]) -> int:
+    """Frames per clip: clip length x fps (50 for 10 s at 5 fps)."""
+    return int(round(params["clip_seconds"] * params["fps"]))
+
+
+def weights_identity(info: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """What makes two backbones' features equal: the weight file's sha256, or random + seed."""
+    if info.get("sha256"):
+        return f"sha256:{info['sha256']}"
+    if info.get("weights") == "random":
+        return f"random-seed{params['seed']}"
+    return str(info.get("weights", "unknown"))
+
+
+def cache_key(params: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that shape the cached features (hashed into the folder name)."""
+    key = {name: params[name] for name in CACHE_KEYS}
+    key.update(weights_identity=weights_identity(info, params), format_version=FORMAT_VERSION)
+    return key
+
+
+def backbone_info(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Which backbone weights ``params`` resolve to (``models.backbone.resolve_weights``).
+
+    Finding the file (and its sha256) is enough to name the cache; the network is built
+    only when some clip still needs it.
+    """
+    from avsc_lib.models import backbone
+
+    return backbone.resolve_weights(params["weights"], params["weights_dir"])
+
+
+def visual_cache_dir(
+    params: Mapping[str, Any],
+    info: Mapping[str, Any] | None = None,
+    cache_root: str | Path | None = None,
+) -> Path:
+    """The cache folder for these frame settings and backbone weights.
+
+    Args:
+        params: a loaded parameter set.
+        info: the frame encoder's weights info; resolved from ``params`` when None.
+        cache_root: the folder holding all caches; default ``build_path(params, "cache")``.
+
+    Returns:
+        ``<cache_root>/visual-<hash of cache_key>``.
+    """
+    info = backbone_info(params) if info is None else info
+    root = Path(cache_root) if cache_root is not None else build_path(params, "cache")
+    return root / f"visual-{params_hash(cache_key(params, info))}"
+
+
+def _write_description(cache_dir: Path, params: Mapping[str, Any], info: Mapping[str, Any]) -> None:
+    """Record the cache's key and backbone beside its files (once)."""
+    if not (cache_dir / PARAMS_FILE).exists():
+        save_params(cache_key(params, info), cache_dir / PARAMS_FILE)
+    if not (cache_dir / BACKBONE_FILE).exists():
+        write_text(cache_dir / BACKBONE_FILE, json.dumps(dict(info), indent=2, default=str) + "\n")
+
+
+def _is_done(path: Path, n_frames: int) -> bool:
+    """True when ``path`` holds a complete feature file (atomic writes: present means whole)."""
+    if not path.is_file():
+        return False
+    try:
+        return np.load(path, mmap_mode="r").shape[0] == n_frames
+    except (OSError, ValueError):
+        return False
+
+
+def load_frame_features(cache_dir: str | Path, clip_name: str) -> np.ndarray:
+    """The cached per-frame features of one clip.
+
+    Args:
+        cache_dir: a folder from :func:`visual_cache_dir`.
+        clip_name: the clip's name (file stem).
+
+    Returns:
+        float32 array (n_frames, 512).
+
+    Raises:
+        AvscError: the file is missing (run ``avsc frames``) or unreadable.
+    """
+    path = Path(cache_dir) / f"{clip_name}.npy"
+    try:
+        features = np.load(path)
+    except FileNotFoundError:
+        raise AvscError(f"{path}: no cached frame features; run `avsc frames ROOT` first") from None
+    except (OSError, ValueError) as err:
+        raise AvscError(f"{path}: unreadable cached frame features: {err}") from None
+    if features.ndim != 2:
+        raise AvscError(f"{path}: expected (frames, features), got shape {features.shape}")
+    return features.astype(np.float32, copy=False)
+
+
+# --- extraction -------------------------------------------------------------------------------
+
+
+def failed_file(cache_dir: Path, shard: str | None) -> Path:
+    """``failed.csv``, or ``failed-shard-I-of-N.csv`` so that concurrent shards never clash."""
+    if shard is None:
+        return cache_dir / "failed.csv"
+    index, count = parse_shard(shard)
+    return cache_dir / f"failed-shard-{index}-of-{count}.csv"
+
+
+def _write_failures(path: Path, failed: Mapping[str, str], paths: Mapping[str, Path]) -> None:
+    """Write this run's failures as CSV (clip, path, problem); remove an old file if none failed."""
+    if not failed:
+        path.unlink(missing_ok=True)
+        return
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["clip", "path", "problem"])
+    for name, message in sorted(failed.items()):
+        writer.writerow([name, str(paths[name]), message])
+    write_text(path, text.getvalue())
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor, items: Sequence, work: Callable[[Any], Any], depth: int
+) -> Iterator[tuple[Any, Future]]:
+    """Yield (item, future of work(item)) in order, keeping ``depth`` items in flight."""
+    pending: deque[tuple[Any, Future]] = deque()
+    for item in items:
+        pending.append((item, pool.submit(work, item)))
+        if len(pending) > depth:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
+
+
+def encode_frames(encoder: Encoder, frames: np.ndarray, batch_size: int) -> np.ndarray:
+    """Run the encoder over one clip's frames in batches -> float32 (n_frames, features)."""
+    predict = getattr(encoder, "predict_on_batch", encoder)
+    outputs = []
+    for start in range(0, len(frames), batch_size):
+        batch = frames[start:start + batch_size].astype(np.float32)
+        outputs.append(np.asarray(predict(batch), dtype=np.float32))
+    features = np.concatenate(outputs)
+    if features.ndim != 2 or features.shape[0] != len(frames):
+        raise AvscError(f"frame encoder gave shape {features.shape} for {len(frames)} frames")
+    return features
+
+
+def build_encoder(params: Mapping[str, Any], info: Mapping[str, Any]) -> Any:
+    """The frozen frame encoder of ``params`` with the weights file ``info`` resolved to."""
+    import keras
+
+    from avsc_lib.models import backbone
+
+    if not info.get("path"):  # random weights: make them "random-seed<seed>", as keyed
+        keras.utils.set_random_seed(params["seed"])
+    encoder, _ = backbone.build_frame_encoder(
+        params["frame_size"], info.get("path") or "none", params["weights_dir"],
+        params["frame_pooling"], params["preprocessing"],
+    )
+    return encoder
+
+
+def extract_frame_features(
+    clips: Iterable,
+    params: Mapping[str, Any],
+    encoder: Encoder | None = None,
+    encoder_info: Mapping[str, Any] | None = None,
+    cache_dir: str | Path | None = None,
+    cache_root: str | Path | None = None,
+    shard: str | None = None,
+    decode_workers: int | None = None,
+    progress: bool = True,
+) -> FrameReport:
+    """Compute and cache the per-frame features of every clip not cached yet.
+
+    Args:
+        clips: records with ``name`` and ``video_path`` (``dataset.Clip``).
+        params: frame settings (``fps``, ``frame_size``, ``clip_seconds``, ``weights``, ...).
+        encoder: a frame encoder (keras.Model or callable, (B, H, W, 3) -> (B, 512)); when
+            None, ``models.backbone.build_frame_encoder`` builds it from ``params``, and only
+            if some clip still needs it.
+        encoder_info: the weights info of a given ``encoder`` (keys the cache); when an
+            encoder is given without it, its identity is ``custom``.
+        cache_dir: write here instead of the folder :func:`visual_cache_dir` names.
+        cache_root: the folder holding all caches (default ``build/cache``).
+        shard: ``"i/n"``: process only shard i of n (see :func:`select_shard`).
+        decode_workers: threads decoding ahead of the network (default ``feature_jobs``).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        A :class:`FrameReport`; bad clips are listed there (and in ``failed.csv``) while the
+        good ones are processed.
+    """
+    clips = select_shard(clips, shard)
+    if encoder is not None and encoder_info is None:
+        encoder_info = {"weights": "custom"}
+    info = dict(encoder_info) if encoder_info is not None else backbone_info(params)
+    cache_dir = Path(cache_dir) if cache_dir else visual_cache_dir(params, info, cache_root)
+    report = FrameReport(cache_dir)
+    n_frames = frames_per_clip(params)
+    done = {clip.name for clip in clips if _is_done(cache_dir / f"{clip.name}.npy", n_frames)}
+    report.cached = [clip.name for clip in clips if clip.name in done]
+    todo = [clip for clip in clips if clip.name not in done]
+    if not todo:
+        return report
+    _write_description(cache_dir, params, info)
+    workers = max(1, decode_workers or params.get("feature_jobs", 1))
+
+    def decode(clip):
+        return decode_frames(
+            clip.video_path, params["fps"], params["frame_size"], n_frames,
+            threads=1 if workers > 1 else 0,
+        )
+
+    bar = tqdm(total=len(todo), desc="frame features", unit="clip", disable=not progress,
+               mininterval=1.0, file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        try:
+            for clip, future in _prefetch(pool, todo, decode, depth=2 * workers):
+                try:
+                    decoded = future.result()
+                except AvscError as err:
+                    report.failed[clip.name] = str(err)
+                except Exception as err:  # noqa: BLE001 - one odd file must not stop a batch
+                    report.failed[clip.name] = f"{clip.video_path}: {type(err).__name__}: {err}"
+                else:
+                    if encoder is None:  # built once a clip needs it
+                        encoder = build_encoder(params, info)
+                    features = encode_frames(encoder, decoded.frames, params["frame_batch_size"])
+                    save_npy(cache_dir / f"{clip.name}.npy", features)
+                    report.computed.append(clip.name)
+                    if decoded.note:
+                        report.notes[clip.name] = decoded.note
+                bar.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+    paths = {clip.name: clip.video_path for clip in todo}
+    _write_failures(failed_file(cache_dir, shard), report.failed, paths)
+    return report
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def dataset_clips(root: str | Path, params: Mapping[str, Any]) -> list:
+    """The clips of a root: train and evaluate of fold 1 (the test split holds the evaluate
+    clips), each cut to ``max_clips``; a root without ``evaluation_setup/`` gives every video
+    file in ``video/``."""
+    from avsc_lib.dataset import SETUP_DIR, DatasetError, load_split
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root is not a folder")
+    if not (root / SETUP_DIR).is_dir():
+        paths = sorted(p for p in (root / "video").glob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+        if not paths:
+            raise DatasetError(f"{root}: no {SETUP_DIR}/ and no video files in {root / 'video'}")
+        return [VideoClip(p.stem, p) for p in paths]
+    clips = []
+    for split in ("train", "evaluate"):
+        chosen = load_split(root, split)
+        clips += chosen[: params["max_clips"]] if params["max_clips"] else chosen
+    return list({clip.name: clip for clip in clips}.values())
+
+
+def cli_frames(args: argparse.Namespace) -> int:
+    """``avsc frames ROOT``: cache the per-frame features of every clip; 1 if any clip failed."""
+    params = load_params(args.params, getattr(args, "overrides", None))
+    clips = dataset_clips(args.root, params)
+    report = extract_frame_features(clips, params, cache_root=args.cache, shard=args.shard)
+    print(report.summary())
+    if report.failed:
+        print(f"failed clips listed in {failed_file(report.cache_dir, args.shard)}")
+    return 0 if report.ok else 1
