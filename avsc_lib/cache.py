@@ -1,0 +1,349 @@
+"""The audio feature cache: every clip's gammatone or log-mel features, computed once.
+
+Layout (default cache root ``build/cache``, i.e. ``build_path(params, "cache")``; ``avsc
+features --cache DIR`` or ``cache_root=`` names another root)::
+
+    <cache root>/audio-<kind>-<hash>/
+        params.yml          the settings that shape the features (the key of <hash>)
+        <clip name>.npy     float32 (n_bands, n_frames, 3): bands x frames x (L, R, L-R),
+                            row 0 the highest band; (64, 500, 3) for a 10-s clip
+        failed.csv          the clips of the last run that failed, and why (only if some did;
+                            ``failed-shard-I-of-N.csv`` for a sharded run)
+
+``<hash>`` covers exactly the parameters that shape the files: kind, sample rate, bands,
+window, hop, lowest frequency, clip length, and a format version bumped when the feature code
+changes; a changed parameter gives another folder and never reuses stale files. The gammatone
+implementation (``gammatone_impl``) is not part of the key: fast and reference agree to about
+1e-10 dB, far below the float32 resolution of the stored values (about 1e-5 dB), so their
+files are interchangeable.
+
+Each ``.npy`` is written atomically (a temporary file renamed into place), so an interrupted
+run leaves no half-written file, and a re-run skips the clips already done. ``jobs > 1`` runs
+worker processes (started by a fork server, so that TensorFlow, if the caller imported it, is
+never inherited); ``shard="i/n"`` processes every n-th clip by sorted name from the i-th, so
+that array jobs of a cluster split a data set into disjoint, complete parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import multiprocessing
+import sys
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import numpy as np
+from tqdm import tqdm
+
+from avsc_lib.atomic import save_npy, write_text
+from avsc_lib.errors import AvscError
+from avsc_lib.params import build_path, load_params, params_hash, save_params
+
+FORMAT_VERSION = 1  # bump when the feature code changes what the files hold
+CACHE_KEYS = ("sample_rate", "n_bands", "window_s", "hop_s", "f_min", "clip_seconds")
+PARAMS_FILE = "params.yml"
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+class AudioClip(NamedTuple):
+    """The two fields extraction needs; ``dataset.Clip`` records work the same way."""
+
+    name: str
+    audio_path: Path
+
+
+@dataclass
+class AudioReport:
+    """What one extraction run did.
+
+    Attributes:
+        cache_dir: the cache folder written to.
+        computed: clips whose features were computed in this run.
+        cached: clips skipped because their features were already in the cache.
+        failed: clip name -> why it could not be processed (nothing written for it).
+        notes: clip name -> conversions worth knowing (mono, other sample rate, short audio).
+    """
+
+    cache_dir: Path
+    computed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no clip failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """A few lines for the terminal: counts, then every failure and note."""
+        lines = [f"audio features in {self.cache_dir}: {len(self.computed)} computed, "
+                 f"{len(self.cached)} already cached, {len(self.failed)} failed"]
+        lines += [f"  FAILED {name}: {message}" for name, message in sorted(self.failed.items())]
+        lines += [f"  note {name}: {message}" for name, message in sorted(self.notes.items())]
+        return "\n".join(lines)
+
+
+# --- cache folder ----------------------------------------------------------------------------
+
+
+def cache_key(params: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
+    """The settings that shape the cached features of ``kind`` (hashed into the folder name)."""
+    from avsc_lib.audio import FEATURE_KINDS, RESAMPLER
+
+    kind = kind or params["feature_kind"]
+    if kind not in FEATURE_KINDS:
+        raise AvscError(f"feature kind {kind!r}: expected one of {', '.join(FEATURE_KINDS)}")
+    key = {k: params[k] for k in CACHE_KEYS}
+    key.update(kind=kind, resampler=RESAMPLER, format_version=FORMAT_VERSION)
+    return key
+
+
+def audio_cache_dir(
+    params: Mapping[str, Any], kind: str | None = None, cache_root: str | Path | None = None
+) -> Path:
+    """The cache folder of ``kind`` (default ``params["feature_kind"]``) for these settings.
+
+    Returns:
+        ``<cache_root>/audio-<kind>-<hash of cache_key>``; the root defaults to
+        ``build_path(params, "cache")``.
+    """
+    key = cache_key(params, kind)
+    root = Path(cache_root) if cache_root is not None else build_path(params, "cache")
+    return root / f"audio-{key['kind']}-{params_hash(key)}"
+
+
+def _is_done(path: Path, shape: tuple[int, ...]) -> bool:
+    """A finished cache file: a readable ``.npy`` of the expected shape (only the header is read)."""
+    try:
+        return np.load(path, mmap_mode="r").shape == shape
+    except (OSError, ValueError):
+        return False
+
+
+def load_audio_features(cache_dir: str | Path, clip_name: str) -> np.ndarray:
+    """The cached features of one clip: float32 (n_bands, n_frames, 3).
+
+    Raises:
+        AvscError: no such file (run ``avsc features`` first) or an unreadable one.
+    """
+    path = Path(cache_dir) / f"{clip_name}.npy"
+    try:
+        return np.load(path)
+    except FileNotFoundError:
+        raise AvscError(f"{path}: no cached audio features; run `avsc features ROOT` first") from None
+    except (OSError, ValueError) as err:
+        raise AvscError(f"{path}: unreadable cached audio features: {err}") from None
+
+
+# --- extraction ------------------------------------------------------------------------------
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """``"i/n"`` (0-based) -> (i, n); None -> (0, 1)."""
+    if shard is None:
+        return 0, 1
+    try:
+        index, count = (int(part) for part in str(shard).split("/"))
+    except ValueError:
+        raise AvscError(f"shard {shard!r}: expected I/N, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise AvscError(f"shard {shard!r}: need 0 <= I < N")
+    return index, count
+
+
+def select_shard(clips: Iterable, shard: str | None) -> list:
+    """Every n-th clip by sorted name from the i-th: the shards of a list are disjoint and complete."""
+    index, count = parse_shard(shard)
+    return sorted(clips, key=lambda clip: clip.name)[index::count]
+
+
+def _as_clip(item: Any) -> AudioClip:
+    """A clip record from a ``dataset.Clip``, an ``AudioClip`` or a path (named by its stem)."""
+    if isinstance(item, (str, Path)):
+        return AudioClip(Path(item).stem, Path(item))
+    return AudioClip(item.name, Path(item.audio_path))
+
+
+def extract_one(name: str, audio_path: Path, out_path: Path, params: Mapping[str, Any],
+                kind: str) -> tuple[str, str | None, str | None]:
+    """Compute and save one clip's features -> (name, error or None, notes or None).
+
+    Runs in worker processes: bad input becomes the returned error, never an exception.
+    """
+    from avsc_lib.audio import AudioNote, clip_features
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioNote)
+        try:
+            features = clip_features(audio_path, params, kind)
+            save_npy(out_path, features)
+        except AvscError as err:
+            return name, str(err), None
+        except Exception as err:  # noqa: BLE001 - one bad clip must not stop a batch
+            return name, f"{audio_path}: {type(err).__name__}: {err}", None
+    notes = "; ".join(str(w.message) for w in caught if issubclass(w.category, AudioNote))
+    return name, None, notes or None
+
+
+def _warm_up(params: Mapping[str, Any], kind: str) -> None:
+    """Compile (or load from numba's disk cache) the fast gammatone kernel before workers start."""
+    if kind == "gammatone" and params["gammatone_impl"] == "fast":
+        from avsc_lib.audio import gammatone_spectrogram
+
+        gammatone_spectrogram(np.zeros((3, 1)), params["sample_rate"], params["n_bands"],
+                              params["window_s"], params["hop_s"], params["f_min"])
+
+
+def _failed_file(cache_dir: Path, shard: str | None) -> Path:
+    """``failed.csv``, or ``failed-shard-I-of-N.csv`` so that concurrent shards never clash."""
+    if shard is None:
+        return cache_dir / "failed.csv"
+    index, count = parse_shard(shard)
+    return cache_dir / f"failed-shard-{index}-of-{count}.csv"
+
+
+def _write_failures(path: Path, report: AudioReport, paths: Mapping[str, Path]) -> None:
+    """Write this run's failures as CSV (clip, path, problem); remove an old file if none failed."""
+    if not report.failed:
+        path.unlink(missing_ok=True)
+        return
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["clip", "path", "problem"])
+    for name, message in sorted(report.failed.items()):
+        writer.writerow([name, str(paths[name]), message])
+    write_text(path, text.getvalue())
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    """Worker processes forked from a fresh server process, which preloads the audio code."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["avsc_lib.audio", "avsc_lib.gammatone_fast"])
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+
+def extract_audio_features(
+    clips: Iterable,
+    params: Mapping[str, Any],
+    kind: str | None = None,
+    jobs: int = 1,
+    shard: str | None = None,
+    cache_root: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> AudioReport:
+    """Compute and cache the features of every clip not cached yet.
+
+    Args:
+        clips: ``dataset.Clip`` records (or anything with ``name`` and ``audio_path``), or paths
+            of audio files (named by their stem).
+        params: feature settings (``sample_rate``, ``n_bands``, ``window_s``, ``hop_s``,
+            ``f_min``, ``clip_seconds``, ``gammatone_impl``, ``feature_kind``).
+        kind: ``gammatone`` or ``logmel``; default ``params["feature_kind"]``.
+        jobs: worker processes; 1 computes in this process.
+        shard: ``"i/n"``: process only shard i of n (see :func:`select_shard`).
+        cache_root: the folder holding all caches (default ``build/cache``).
+        cache_dir: write here instead of the folder :func:`audio_cache_dir` names.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        An :class:`AudioReport`; bad clips are listed there (and in ``failed.csv``) while the
+        good ones are processed.
+    """
+    from avsc_lib.audio import frames_per_clip
+
+    kind = kind or params["feature_kind"]
+    cache_dir = Path(cache_dir) if cache_dir else audio_cache_dir(params, kind, cache_root)
+    clips = select_shard([_as_clip(c) for c in clips], shard)
+    report = AudioReport(cache_dir)
+    shape = (params["n_bands"], frames_per_clip(params), 3)
+    todo = []
+    for clip in clips:
+        (report.cached.append(clip.name) if _is_done(cache_dir / f"{clip.name}.npy", shape)
+         else todo.append(clip))
+    if todo:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        if not (cache_dir / PARAMS_FILE).exists():
+            save_params(cache_key(params, kind), cache_dir / PARAMS_FILE)
+        _warm_up(params, kind)
+        _run(todo, params, kind, jobs, report, progress)
+        _write_failures(_failed_file(cache_dir, shard), report, {c.name: c.audio_path for c in todo})
+    return report
+
+
+def _run(todo: list[AudioClip], params: Mapping[str, Any], kind: str, jobs: int,
+         report: AudioReport, progress: bool) -> None:
+    """Extract the clips of ``todo`` in this process or in ``jobs`` workers, filling ``report``."""
+    params = dict(params)
+    tasks = [(c.name, c.audio_path, report.cache_dir / f"{c.name}.npy", params, kind) for c in todo]
+    bar = tqdm(total=len(tasks), desc=f"{kind} features", unit="clip", disable=not progress,
+               mininterval=1.0, file=sys.stderr)
+
+    def record(result: tuple[str, str | None, str | None]) -> None:
+        name, error, notes = result
+        if error is None:
+            report.computed.append(name)
+        else:
+            report.failed[name] = error
+        if notes:
+            report.notes[name] = notes
+        bar.update()
+
+    try:
+        if jobs <= 1 or len(tasks) == 1:
+            for task in tasks:
+                record(extract_one(*task))
+        else:
+            with _pool(min(jobs, len(tasks))) as pool:
+                futures = [pool.submit(extract_one, *task) for task in tasks]
+                try:
+                    for future in as_completed(futures):
+                        record(future.result())
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+    report.computed.sort()
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def feature_clips(root: str | Path, params: Mapping[str, Any]) -> list:
+    """The clips of a root: train and evaluate of fold 1 (the test split holds the evaluate
+    clips), each cut to ``max_clips``; a root without ``evaluation_setup/`` gives every
+    ``audio/*.wav`` and ``audio/*.flac``."""
+    from avsc_lib.dataset import SETUP_DIR, DatasetError, load_split
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root is not a folder")
+    if not (root / SETUP_DIR).is_dir():
+        paths = sorted(p for p in (root / "audio").glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        if not paths:
+            raise DatasetError(f"{root}: no {SETUP_DIR}/ and no audio files in {root / 'audio'}")
+        return [AudioClip(p.stem, p) for p in paths]
+    clips = []
+    for split in ("train", "evaluate"):
+        chosen = load_split(root, split)
+        clips += chosen[: params["max_clips"]] if params["max_clips"] else chosen
+    return list({clip.name: clip for clip in clips}.values())
+
+
+def cli_features(args: argparse.Namespace) -> int:
+    """``avsc features ROOT``: cache the audio features of every clip; 1 if any clip failed."""
+    params = load_params(args.params, getattr(args, "overrides", None))
+    clips = feature_clips(args.root, params)
+    report = extract_audio_features(clips, params, kind=args.kind, jobs=args.jobs,
+                                    shard=args.shard, cache_root=args.cache)
+    print(report.summary())
+    if report.failed:
+        print(f"failed clips listed in {_failed_file(report.cache_dir, args.shard)}")
+    return 0 if report.ok else 1
