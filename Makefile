@@ -27,6 +27,7 @@ book: venv
 	$(BIN)/avsc book $(if $(OUT),--run $(OUT))
 
 test: venv
+	@bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

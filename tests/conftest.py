@@ -36,3 +36,20 @@ def video_sample_dir() -> Path:
 def vgg16_imagenet_h5() -> Path:
     """The ImageNet VGG16 conv base in Keras' HDF5 layout."""
     return _require(VGG16_IMAGENET_H5)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """One ``avsc run`` of params/smoke.yml (all notebooks), shared by the study and book tests.
+
+    Everything it writes (synthetic data, caches, runs, executed notebooks) stays in a
+    temporary build folder.
+    """
+    from avsc_lib.cli import main
+
+    base = tmp_path_factory.mktemp("smoke")
+    out = base / "run-smoke"
+    status = main(["run", "--params", str(REPO / "params" / "smoke.yml"), "--out", str(out),
+                   "-p", "build_dir", str(base / "build")])
+    assert status == 0, "avsc run --params params/smoke.yml failed (see the output above)"
+    return out

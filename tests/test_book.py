@@ -1,0 +1,289 @@
+"""`avsc book`: the book of a smoke run builds offline and every chapter renders in Chromium.
+
+The browser test drives Debian's headless Chromium over the DevTools protocol with every
+non-local request sent to a dead proxy, so a page that needs the internet (a CDN for MathJax,
+fonts, scripts) fails here. Screenshots of every chapter land in ``build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from avsc_lib import study
+
+REPO = Path(__file__).resolve().parent.parent
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--hide-scrollbars", "--remote-allow-origins=*",
+                  "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>")
+RAW_LATEX = ("$$", "\\frac", "\\begin{", "\\mathrm", "\\sum", "\\(", "\\[")
+# Chapters whose sources hold figures / tables / math (the rest are checked for loading and LaTeX).
+FIGURE_PAGES = {"audio", "fusion", "data", "notebooks/01_features"}
+TABLE_PAGES = {"intro": 1, "data": 4, "training": 3, "complexity": 1, "results": 4, "differences": 1,
+               "reproducing": 3}
+MATH_PAGES = {"audio", "fusion", "training", "notebooks/01_features"}
+
+
+# --- a tiny DevTools client ---------------------------------------------------------------------
+
+
+def chromium_binary() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Browser:
+    """Headless Chromium on a fresh profile, driven over the DevTools websocket."""
+
+    def __init__(self, binary: str, profile: Path):
+        self.process = subprocess.Popen([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                                         "--remote-debugging-port=0", "about:blank"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.time() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.time() > deadline or self.process.poll() is not None:
+                self.close()
+                raise RuntimeError("chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+        page = next(t for t in targets if t["type"] == "page")
+        import websocket
+
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
+        self.next_id = 0
+        self.events: list[dict] = []
+        for method in ("Page.enable", "Network.enable", "Runtime.enable"):
+            self.call(method)
+        self.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+
+    def call(self, method: str, **params) -> dict:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+
+    def wait_for(self, method: str, timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(e.get("method") == method for e in self.events):
+                return
+            self.ws.settimeout(max(0.1, deadline - time.time()))
+            self.events.append(json.loads(self.ws.recv()))
+        raise TimeoutError(method)
+
+    def open(self, url: str) -> None:
+        self.events.clear()
+        self.call("Page.navigate", url=url)
+        self.wait_for("Page.loadEventFired")
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def requested_urls(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+
+    def screenshot(self, path: Path, max_height: int = 5000) -> None:
+        size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": 1280, "height": min(max_height, int(size["height"])), "scale": 1}
+        data = self.call("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+PAGE_REPORT = """(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  await Promise.all([...document.images].map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+  const main = document.querySelector('main') || document.body;
+  const clone = main.cloneNode(true);
+  clone.querySelectorAll('pre, code, mjx-container, script, style, .highlight').forEach(n => n.remove());
+  return {
+    title: document.title,
+    h1: [...main.querySelectorAll('h1')].map(h => h.innerText),
+    images: [...main.querySelectorAll('img')].map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0})),
+    tables: main.querySelectorAll('table').length,
+    math: main.querySelectorAll('mjx-container').length,
+    text: clone.innerText,
+  };
+})()"""
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def smoke_book(smoke_run, tmp_path_factory) -> Path:
+    """The book of the shared smoke run, built strictly (any Sphinx warning fails)."""
+    return study.build_book(smoke_run, out=tmp_path_factory.mktemp("book"), strict=True)
+
+
+def _chapters(index: Path) -> list[str]:
+    toc = yaml.safe_load((index.parents[2] / "src" / "_toc.yml").read_text())
+    names = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                names.append(entry["file"])
+            for key in ("chapters", "sections"):
+                walk(entry.get(key, []))
+
+    walk(toc.get("parts", []))
+    return names
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_book_builds_every_chapter_offline(smoke_book, smoke_run):
+    html = smoke_book.parent
+    chapters = _chapters(smoke_book)
+    executed = [f"notebooks/{p.stem}" for p in sorted(smoke_run.glob("0*.ipynb"))]
+    assert set(executed) <= set(chapters)
+    for chapter in chapters:
+        page = (html / f"{chapter}.html").read_text()
+        for tag in ("<script", "<link"):
+            for ref in page.split(tag)[1:]:
+                head = ref.split(">", 1)[0]
+                assert 'src="http' not in head and 'href="http' not in head, f"{chapter}: {tag}{head}>"
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+@pytest.mark.slow
+def test_injected_parameters_are_hidden_and_provenance_shown(smoke_book):
+    html = smoke_book.parent
+    page = (html / "notebooks" / "01_features.html").read_text()
+    assert "output_dir" not in page and "params_file =" not in page
+    assert "produced with" in page and "SYNTHETIC" in page
+    assert "What produced this chapter" in (html / "audio.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_every_chapter_renders_in_chromium(smoke_book):
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("chromium is not installed (scripts/ensure_chromium.sh installs it as root; `make test` runs it)")
+    shots = REPO / "build" / "screenshots"  # beside the demo book, for a person to look at
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as profile:
+        browser = Browser(binary, Path(profile))
+        try:
+            for chapter in _chapters(smoke_book):
+                page = smoke_book.parent / f"{chapter}.html"
+                browser.open(page.as_uri())
+                report = browser.evaluate(PAGE_REPORT)
+                browser.screenshot(shots / f"{chapter.replace('/', '_')}.png")
+                outside = [u for u in browser.requested_urls() if u.startswith(("http:", "https:"))]
+                assert not outside, f"{chapter}: fetched from the network: {outside}"
+                assert report["h1"], f"{chapter}: no heading; the page did not render"
+                broken = [i["src"] for i in report["images"] if not i["ok"]]
+                assert not broken, f"{chapter}: images that did not load: {broken}"
+                if chapter in FIGURE_PAGES:
+                    assert report["images"], f"{chapter}: expected figures"
+                if chapter in TABLE_PAGES:
+                    assert report["tables"] >= TABLE_PAGES[chapter], f"{chapter}: {report['tables']} tables"
+                if chapter in MATH_PAGES:
+                    assert report["math"] > 0, f"{chapter}: no typeset math"
+                raw = [s for s in RAW_LATEX if s in report["text"]]
+                assert not raw, f"{chapter}: raw LaTeX visible: {raw}"
+                assert "Not available in this build" not in report["text"], f"{chapter}: a generated part is missing"
+        finally:
+            browser.close()
+    assert len(list(shots.glob("*.png"))) == len(_chapters(smoke_book))
+
+
+# --- fast checks of the assembly ---------------------------------------------------------------
+
+
+def test_paper_numbers_come_from_avsc_lib_paper():
+    from avsc_lib import bookgen, paper
+
+    text = bookgen.paper_tables_md()
+    for values in paper.ACCURACY.values():
+        for value in values.values():
+            if value is not None:
+                assert f"| {value} " in text or f"| {value} |" in text
+    differences = bookgen.differences_md(None)
+    assert all(f"`{key}`" in differences for key in paper.TEXT_VS_CODE)
+
+
+def test_run_results_beside_the_paper_and_labelled(tmp_path):
+    from avsc_lib import bookgen, paper
+    from avsc_lib.params import load_params
+
+    params = load_params(REPO / "params" / "smoke.yml")
+    assert "Not available" in bookgen.run_results_md(tmp_path, params)
+    metrics = {o: {"accuracy": 0.5 + i / 10, "log_loss": 1.25} for i, o in enumerate(paper.OUTPUTS)}
+    (tmp_path / "metrics.json").write_text(json.dumps({**metrics, "backbone": {"weights": "imagenet"}}))
+    text = bookgen.run_results_md(tmp_path, params)
+    assert "SYNTHETIC" in text and "imagenet" in text
+    assert "| late | 80.0 | 1.250 | " in text
+    assert str(paper.ACCURACY[("gammatone", "development")]["late"]) in text
+
+
+def test_toc_drops_absent_notebooks_and_cells_are_hidden(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "audio.md").write_text("# a")
+    (tmp_path / "notebooks" / "01_features.ipynb").write_text("{}")
+    toc = [{"caption": "x", "chapters": [{"file": "audio", "sections": [{"file": "notebooks/02_audio"}]},
+                                         {"file": "notebooks/01_features"}, {"file": "notebooks/05_eval"}]}]
+    assert study._prune_toc(toc, tmp_path) == [
+        {"caption": "x", "chapters": [{"file": "audio"}, {"file": "notebooks/01_features"}]}]
+    nb = {"cells": [{"metadata": {"tags": ["parameters"]}}, {"metadata": {"tags": ["injected-parameters"]}},
+                    {"metadata": {}}]}
+    tags = [c["metadata"]["tags"] for c in study.hide_parameter_cells(nb)["cells"]]
+    assert tags == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
+
+
+def test_book_without_run_is_a_clear_error(tmp_path):
+    from avsc_lib.errors import AvscError
+
+    with pytest.raises(AvscError, match="no executed notebooks"):
+        study.build_book(tmp_path)
+
+
+def test_pages_workflow_builds_the_demo_book_and_deploys_it():
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "book.yml").read_text())
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+    assert any("make book" in s.get("run", "") for s in steps)
+    uses = {s.get("uses", "").split("@")[0] for s in steps}
+    assert {"actions/upload-pages-artifact", "actions/deploy-pages"} <= uses
+
+
+def test_book_config_renders_offline():
+    config = yaml.safe_load((REPO / "book" / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert "sphinx-mathjax-offline" in config["sphinx"]["extra_extensions"]
+    assert config["launch_buttons"]["thebe"] is False

@@ -1,0 +1,113 @@
+"""`avsc run`: papermill executes the study's notebooks into a run folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from avsc_lib import study
+from avsc_lib.cli import main
+from avsc_lib.errors import AvscError
+from avsc_lib.paper import OUTPUTS
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = REPO / "params" / "smoke.yml"
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    cells = [new_code_cell('params_file = ""\noverrides = {}\noutput_dir = ""', metadata={"tags": ["parameters"]})]
+    cells += [new_code_cell(source) for source in sources]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                              "language": "python"}})
+    nbformat.write(nb, path)
+    return path
+
+
+def test_runner_injects_parameters_and_records_the_run(tmp_path):
+    nb = _notebook(tmp_path / "01_probe.ipynb",
+                   "import json, os, pathlib\n"
+                   "pathlib.Path(output_dir, 'probe.json').write_text(json.dumps("
+                   "{'params_file': params_file, 'overrides': overrides, 'cwd': os.getcwd()}))")
+    out = tmp_path / "run"
+    run_dir = study.run_study(SMOKE, out=out, overrides={"build_dir": str(tmp_path / "build"), "audio_epochs": 1},
+                              notebooks=[nb], log=lambda _: None)
+    assert run_dir == out.resolve()
+    probe = json.loads((out / "probe.json").read_text())
+    assert probe["params_file"] == str(SMOKE)
+    assert probe["overrides"]["audio_epochs"] == 1
+    assert Path(probe["cwd"]) == study.NOTEBOOK_DIR
+    executed = nbformat.read(out / "01_probe.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    assert (out / "params.yml").exists()
+    record = json.loads((out / "run.json").read_text())
+    assert [n["name"] for n in record["notebooks"]] == ["01_probe.ipynb"]
+    assert (tmp_path / "build" / "last_run").read_text().strip() == str(out.resolve())
+
+
+def test_failing_notebook_names_notebook_cell_and_partial_copy(tmp_path):
+    nb = _notebook(tmp_path / "02_broken.ipynb", "x = 1", "raise ValueError('synthetic failure')", "y = 2")
+    with pytest.raises(AvscError) as info:
+        study.run_study(SMOKE, out=tmp_path / "run", overrides={"build_dir": str(tmp_path / "build")},
+                        notebooks=[nb], log=lambda _: None)
+    message = str(info.value)
+    assert "02_broken.ipynb" in message and "ValueError: synthetic failure" in message
+    assert "raise ValueError" in message
+    partial = tmp_path / "run" / "02_broken.ipynb"
+    assert str(partial) in message and partial.exists()
+    assert not (tmp_path / "build" / "last_run").exists()
+
+
+def test_bad_parameters_fail_before_any_notebook_runs(tmp_path, capsys):
+    status = main(["run", "--params", str(SMOKE), "--out", str(tmp_path / "run"), "-p", "no_such_key", "1"])
+    assert status == 2
+    assert "no_such_key" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_root_is_a_clear_error(tmp_path, capsys):
+    status = main(["run", "--params", str(SMOKE), "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "r")])
+    assert status == 2
+    assert "dataset root not found" in capsys.readouterr().err
+
+
+def test_run_folder_never_inside_notebooks():
+    with pytest.raises(AvscError, match="outside"):
+        study.run_study(SMOKE, out=study.NOTEBOOK_DIR / "executed", log=lambda _: None)
+
+
+def test_study_notebooks_are_sorted_and_numbered():
+    names = [p.name for p in study.study_notebooks()]
+    assert names == sorted(names) and names[0] == "01_features.ipynb"
+    assert all(name[:2] in {"01", "02", "03", "04", "05"} for name in names)
+
+
+@pytest.mark.slow
+def test_smoke_run_executes_every_notebook(smoke_run):
+    executed = sorted(p.name for p in smoke_run.glob("0*.ipynb"))
+    assert executed == [p.name for p in study.study_notebooks()]
+    for name in executed:
+        nb = nbformat.read(smoke_run / name, as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+        shown = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                 if "produced with" in o.get("data", {}).get("text/markdown", "")]
+        assert shown, f"{name}: shows no provenance table (avsc.study.show_provenance)"
+        size = (smoke_run / name).stat().st_size
+        assert size < 5_000_000, f"{name} is {size} bytes: keep executed notebooks small"
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_metrics_for_the_four_outputs(smoke_run):
+    if not any(p.name.startswith("05_") for p in study.study_notebooks()):
+        pytest.skip("notebooks/05_*.ipynb does not exist yet; metrics.json comes from it")
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    for output in OUTPUTS:
+        m = next(c[output] for c in (metrics.get("outputs"), metrics.get("segment"), metrics)
+                 if isinstance(c, dict) and isinstance(c.get(output), dict))
+        assert 0.0 <= m["accuracy"] <= 1.0
+        assert m["log_loss"] >= 0.0
