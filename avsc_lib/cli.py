@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="folder to write the data set into")
     p.add_argument("--profile", choices=["demo", "smoke"], default="demo")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
 
     p = sub.add_parser("features", help="extract audio features of every clip into a cache")
     p.add_argument("root", help="dataset root in the TAU layout")
