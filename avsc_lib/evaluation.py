@@ -1,0 +1,428 @@
+"""Scores of trained runs, the paper's tables in this study's numbers, DCASE submission files.
+
+Every clip is cut into its consecutive 1-s segments (10 per 10-s clip), each scored on its
+own, as the DCASE task and the paper's Table 1 do. For each output of a run (``audio``,
+``visual``, ``early``, ``late``) :func:`score` gives accuracy and multi-class log loss (DCASE's
+primary metric) over the segments, the same over clips (a clip's probabilities are the mean
+of its segments'), per-class accuracy (the recall of each class) and the confusion matrix.
+:func:`evaluate_run` saves them in the run folder::
+
+    predictions_<split>.npz      clip names, labels and (clips, segments, classes) probabilities
+    metrics_<split>.json         per output: the scores above
+    per_class_<split>.csv        per-class accuracy, one column per output
+    confusion_<split>_<output>.csv
+
+Submission files (:func:`write_submission`) are tab-separated with the header
+``filename scene_label airport bus ... tram`` (classes in DCASE order) and one row per 1-s
+segment. A segment's file name is ``<clip name>_<i>`` for seconds ``[i, i+1)`` of the clip,
+e.g. ``airport-lyon-1095-40158_3``: the fold-1 lists name 10-s clips, while the task scores
+1-s segments (its evaluation set shipped them as separate 1-s files), so the name says which
+clip and which second a row scores; ``rsplit("_", 1)`` recovers both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from avsc_lib.atomic import atomic_path, write_text
+from avsc_lib.classes import CLASSES, NUM_CLASSES
+from avsc_lib.errors import AvscError
+from avsc_lib.paper import ACCURACY, OUTPUTS
+
+SUBMISSION_COLUMNS: tuple[str, ...] = ("filename", "scene_label", *CLASSES)
+OUTPUT_TITLES = {"audio": "audio only", "visual": "visual only", "early": "early fusion", "late": "late fusion"}
+KIND_TITLES = {"gammatone": "gammatone", "logmel": "log-mel"}
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The fraction of rows whose most probable class is the label."""
+    return float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels)))
+
+
+def log_loss(probs: np.ndarray, labels: np.ndarray, eps: float | None = None) -> float:
+    """Multi-class log loss, as scikit-learn's: probabilities clipped to ``[eps, 1 - eps]``.
+
+    Args:
+        probs: (n, classes) probabilities (rows summing to 1).
+        labels: (n,) class indices.
+        eps: clipping bound; default the machine epsilon of ``probs``' float type (scikit-learn's).
+    """
+    probs = np.asarray(probs)
+    if not np.issubdtype(probs.dtype, np.floating):
+        probs = probs.astype(np.float64)
+    eps = float(np.finfo(probs.dtype).eps) if eps is None else eps
+    picked = np.clip(probs, eps, 1 - eps)[np.arange(len(probs)), np.asarray(labels, dtype=np.int64)]
+    return float(-np.mean(np.log(picked.astype(np.float64))))
+
+
+def confusion(probs: np.ndarray, labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """(classes, classes) counts: row = true class, column = predicted class."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels, dtype=np.int64), np.argmax(probs, axis=1)), 1)
+    return matrix
+
+
+def per_class_accuracy(probs: np.ndarray, labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Accuracy within each true class (its recall); NaN for a class without examples."""
+    matrix = confusion(probs, labels, num_classes)
+    totals = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(matrix) / np.maximum(totals, 1), np.nan)
+
+
+def clip_probabilities(segment_probs: np.ndarray) -> np.ndarray:
+    """(clips, segments, classes) -> (clips, classes): the mean over each clip's segments."""
+    return np.asarray(segment_probs).mean(axis=1)
+
+
+def score(segment_probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """All scores of one output.
+
+    Args:
+        segment_probs: (clips, segments, classes) probabilities.
+        labels: (clips,) class indices.
+
+    Returns:
+        ``accuracy`` and ``log_loss`` over segments, ``clip_accuracy`` and ``clip_log_loss``,
+        ``per_class_accuracy`` (class -> value, over segments), ``confusion`` (nested lists,
+        over segments), ``n_segments``, ``n_clips``.
+    """
+    n_clips, n_segments, n_classes = segment_probs.shape
+    flat = segment_probs.reshape(-1, n_classes)
+    flat_labels = np.repeat(np.asarray(labels), n_segments)
+    clips = clip_probabilities(segment_probs)
+    per_class = per_class_accuracy(flat, flat_labels, n_classes)
+    return {
+        "accuracy": accuracy(flat, flat_labels),
+        "log_loss": log_loss(flat, flat_labels),
+        "clip_accuracy": accuracy(clips, labels),
+        "clip_log_loss": log_loss(clips, labels),
+        "per_class_accuracy": {c: (None if np.isnan(v) else float(v)) for c, v in zip(CLASSES, per_class)},
+        "confusion": confusion(flat, flat_labels, n_classes).tolist(),
+        "n_segments": int(flat.shape[0]),
+        "n_clips": int(n_clips),
+    }
+
+
+# --- predictions of a run -----------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """A run's predictions on a split and their scores.
+
+    Attributes:
+        split: the split scored.
+        names: clip names.
+        labels: class index per clip (None for an unlabelled split).
+        probs: output -> (clips, segments, classes) probabilities.
+    """
+
+    split: str
+    names: list[str]
+    labels: np.ndarray | None
+    probs: dict[str, np.ndarray]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return tuple(self.probs)
+
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Output -> :func:`score` (labelled splits only)."""
+        if self.labels is None:
+            raise AvscError(f"split '{self.split}' has no labels to score against")
+        return {name: score(p, self.labels) for name, p in self.probs.items()}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per output: accuracy and log loss over segments and over clips."""
+        metrics = self.metrics()
+        columns = ["accuracy", "log_loss", "clip_accuracy", "clip_log_loss"]
+        return pd.DataFrame({name: {c: m[c] for c in columns} for name, m in metrics.items()}).T
+
+    def table(self) -> pd.DataFrame:
+        """:meth:`summary` for reading: accuracies in %, rounded; one row per output."""
+        return readable(self.summary())
+
+    def per_class(self) -> pd.DataFrame:
+        """Per-class accuracy in % (rows: classes in DCASE order; columns: outputs)."""
+        metrics = self.metrics()
+        return pd.DataFrame({name: m["per_class_accuracy"] for name, m in metrics.items()}).astype(float) * 100
+
+    def confusion(self, output: str) -> pd.DataFrame:
+        """The confusion matrix of one output over segments (rows true, columns predicted)."""
+        return pd.DataFrame(self.metrics()[output]["confusion"], index=list(CLASSES), columns=list(CLASSES))
+
+
+def readable(summary: pd.DataFrame) -> pd.DataFrame:
+    """Scores for a table: accuracies in % (1 decimal), log losses with 3 decimals."""
+    return pd.DataFrame({
+        "accuracy (%)": (100 * summary["accuracy"]).round(1),
+        "log loss": summary["log_loss"].round(3),
+        "clip accuracy (%)": (100 * summary["clip_accuracy"]).round(1),
+        "clip log loss": summary["clip_log_loss"].round(3),
+    })
+
+
+def summary_table(evaluations: Mapping[str, Evaluation], output: str) -> pd.DataFrame:
+    """One output's scores (see :meth:`Evaluation.table`) in several evaluations, one row each."""
+    return readable(pd.DataFrame({label: ev.summary().loc[output] for label, ev in evaluations.items()}).T)
+
+
+def predict_segments(run: Any, data: Any, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Score every 1-s segment of a split with a run's model.
+
+    Args:
+        run: a ``training.Run``.
+        data: the split's ``pipelines.SplitData`` with the inputs the run takes.
+        batch_size: segments per batch.
+
+    Returns:
+        Output name -> (clips, segments, classes) float32 probabilities.
+    """
+    from avsc_lib.pipelines import segment_dataset, segment_geometry
+    from avsc_lib.params import load_params
+
+    params = load_params(run.dir / "params.yml")
+    geometry = segment_geometry(params)
+    dataset = segment_dataset(data, run.inputs, batch_size, geometry, labels=False)
+    predicted = run.model.predict(dataset, verbose=0)
+    if not isinstance(predicted, dict):
+        predicted = {run.outputs[0]: predicted}
+    return {
+        name: np.asarray(predicted[name], np.float32).reshape(len(data), geometry.clip_segments, -1)
+        for name in run.outputs
+    }
+
+
+def _split_data(run: Any, params: Mapping[str, Any], split: str) -> Any:
+    from avsc_lib.pipelines import load_split_data
+
+    audio = run.kind if "audio" in run.inputs else None
+    visual = None
+    if "visual" in run.inputs:
+        visual = "frames" if run.uses_frames else "features"
+    return load_split_data(params, split, audio=audio, visual=visual)
+
+
+def _save_predictions(path: Path, evaluation: Evaluation) -> None:
+    arrays = {f"probs_{name}": p for name, p in evaluation.probs.items()}
+    labels = evaluation.labels if evaluation.labels is not None else np.array([], np.int64)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, names=np.array(evaluation.names), labels=labels, **arrays)
+
+
+def _load_predictions(path: Path, split: str) -> Evaluation:
+    with np.load(path) as saved:
+        probs = {key[len("probs_"):]: saved[key] for key in saved.files if key.startswith("probs_")}
+        labels = saved["labels"] if saved["labels"].size else None
+        return Evaluation(split, [str(n) for n in saved["names"]], labels, probs)
+
+
+def save_metrics(folder: str | Path, evaluation: Evaluation) -> None:
+    """Write ``metrics_<split>.json``, ``per_class_<split>.csv`` and ``confusion_<split>_<output>.csv``."""
+    folder = Path(folder)
+    metrics = evaluation.metrics()
+    write_text(folder / f"metrics_{evaluation.split}.json", json.dumps(metrics, indent=2) + "\n")
+    write_text(folder / f"per_class_{evaluation.split}.csv", evaluation.per_class().to_csv(float_format="%.2f"))
+    for name in evaluation.outputs:
+        write_text(folder / f"confusion_{evaluation.split}_{name}.csv", evaluation.confusion(name).to_csv())
+
+
+def evaluate_run(run: Any, params: Mapping[str, Any], split: str | None = None, data: Any = None,
+                 save: bool = True) -> Evaluation:
+    """A run's predictions on a split, scored and saved in its run folder (reused when saved).
+
+    Args:
+        run: a finished ``training.Run``.
+        params: the study's parameters (to find and load the split's features).
+        split: default ``eval_split``.
+        data: the split's ``SplitData`` (default: loaded from the caches).
+        save: write predictions and metrics into the run folder and reuse saved predictions.
+    """
+    split = split or params["eval_split"]
+    path = Path(run.dir) / f"predictions_{split}.npz"
+    if save and data is None and path.is_file():
+        return _load_predictions(path, split)
+    data = data if data is not None else _split_data(run, params, split)
+    evaluation = Evaluation(split, list(data.names), data.labels, predict_segments(run, data))
+    if save:
+        _save_predictions(path, evaluation)
+        if evaluation.labels is not None:
+            save_metrics(run.dir, evaluation)
+    return evaluation
+
+
+# --- the paper's tables in this study's numbers ---------------------------------------------------
+
+
+def accuracy_table(study: Mapping[str, Mapping[str, float | None]], label: str = "this study") -> pd.DataFrame:
+    """Table 1's analogue: accuracy (%) per input representation and output, beside the paper's.
+
+    Args:
+        study: feature kind -> output -> accuracy (0-1 fraction; None or missing: not measured).
+        label: the name of this study's rows (e.g. ``this study (synthetic demo)``).
+
+    Returns:
+        Rows ``(source, input)`` for this study's kinds and then the paper's development rows;
+        columns ``audio only``, ``visual only``, ``early fusion``, ``late fusion``.
+    """
+    rows, index = [], []
+    for kind, values in study.items():
+        rows.append([None if values.get(o) is None else 100 * values[o] for o in OUTPUTS])
+        index.append((label, KIND_TITLES.get(kind, kind)))
+    for kind in ("logmel", "gammatone"):
+        published = ACCURACY[(kind, "development")]
+        rows.append([published[o] for o in OUTPUTS])
+        index.append(("paper (TAU AV 2021, fold-1 evaluate)", KIND_TITLES[kind]))
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["source", "input"]),
+                        columns=[OUTPUT_TITLES[o] for o in OUTPUTS], dtype=float)
+
+
+def feature_kinds(params: Mapping[str, Any]) -> list[str]:
+    """The audio feature kinds the study trains: ``compare_feature_kinds`` plus ``feature_kind``."""
+    kinds = list(params["compare_feature_kinds"] or [])
+    return kinds + [params["feature_kind"]] if params["feature_kind"] not in kinds else kinds
+
+
+def kind_accuracies(
+    params: Mapping[str, Any], fused: Evaluation, audio: Mapping[str, Evaluation]
+) -> dict[str, dict[str, float | None]]:
+    """The accuracies behind Table 1's analogue, per feature kind.
+
+    The audio column is each kind's audio subnetwork on its own (as in the paper); visual,
+    early and late come from the audio-visual network, whose audio input is
+    ``feature_kind`` (only that kind's row has fusion results; the visual column, which does
+    not depend on the audio input, is repeated as in the paper's table).
+
+    Args:
+        params: the study's parameters.
+        fused: the evaluation of the audio-visual network.
+        audio: feature kind -> evaluation of that kind's audio subnetwork.
+    """
+    fused_metrics = fused.metrics()
+    result = {}
+    for kind, evaluation in audio.items():
+        row: dict[str, float | None] = {"audio": evaluation.metrics()["audio"]["accuracy"],
+                                         "visual": fused_metrics["visual"]["accuracy"]}
+        same = kind == params["feature_kind"]
+        row.update({o: fused_metrics[o]["accuracy"] if same else None for o in ("early", "late")})
+        result[kind] = row
+    return result
+
+
+def study_metrics(params: Mapping[str, Any], run: Any, fused: Evaluation,
+                  by_kind: Mapping[str, Mapping[str, float | None]] | None = None) -> dict[str, Any]:
+    """The content of a study's ``metrics.json``.
+
+    Returns:
+        For each output (``audio``, ``visual``, ``early``, ``late``) of the audio-visual network
+        ``run``: accuracy and log loss over the 1-s segments of the split (plus the clip-level
+        ones and counts); and ``split``, ``feature_kind``, ``step``, ``run``, ``data`` (what the
+        data set was), ``backbone`` (the VGG16 weights the visual features came from) and
+        ``accuracy_by_kind`` (Table 1's analogue, fractions).
+    """
+    metrics = fused.metrics()
+    backbone_file = Path(run.dir) / "backbone.json"
+    result: dict[str, Any] = {
+        name: {key: metrics[name][key] for key in ("accuracy", "log_loss", "clip_accuracy", "clip_log_loss",
+                                                     "n_segments", "n_clips")}
+        for name in OUTPUTS if name in metrics
+    }
+    result.update({
+        "split": fused.split,
+        "unit": "1-s segments",
+        "feature_kind": params["feature_kind"],
+        "step": run.step,
+        "run": str(run.dir),
+        "profile": params["profile"],
+        "data": {key: params[key] for key in ("data_root", "synth_profile", "synth_seed", "max_clips")},
+        "backbone": json.loads(backbone_file.read_text()) if backbone_file.is_file() else None,
+        "accuracy_by_kind": dict(by_kind or {}),
+    })
+    return result
+
+
+# --- submission files ---------------------------------------------------------------------------
+
+
+def segment_filename(clip: str, index: int) -> str:
+    """The name of a clip's 1-s segment ``index`` in a submission file: ``<clip>_<index>``."""
+    return f"{clip}_{index}"
+
+
+def write_submission(path: str | Path, names: Sequence[str], segment_probs: np.ndarray) -> Path:
+    """Write a DCASE submission file: one tab-separated row per 1-s segment.
+
+    Args:
+        path: the file to write (atomically).
+        names: clip names.
+        segment_probs: (clips, segments, classes) probabilities, classes in DCASE order.
+
+    Returns:
+        The path written.
+    """
+    segment_probs = np.asarray(segment_probs)
+    if segment_probs.ndim != 3 or segment_probs.shape[0] != len(names) or segment_probs.shape[2] != NUM_CLASSES:
+        raise AvscError(f"{path}: expected probabilities (clips={len(names)}, segments, {NUM_CLASSES}), "
+                        f"got {segment_probs.shape}")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(SUBMISSION_COLUMNS)
+            for clip, probs in zip(names, segment_probs):
+                for i, p in enumerate(probs):
+                    writer.writerow([segment_filename(clip, i), CLASSES[int(np.argmax(p))], *(f"{v:.6g}" for v in p)])
+    return path
+
+
+def read_submission(path: str | Path) -> pd.DataFrame:
+    """Read a submission file, checking its header (AvscError naming the file otherwise)."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep="\t")
+    except (OSError, pd.errors.ParserError) as err:
+        raise AvscError(f"{path}: not a readable tab-separated file: {err}") from None
+    if tuple(table.columns) != SUBMISSION_COLUMNS:
+        raise AvscError(f"{path}: header is {' '.join(table.columns)}; expected {' '.join(SUBMISSION_COLUMNS)}")
+    return table
+
+
+def final_output(outputs: Sequence[str]) -> str:
+    """The output a submission reports: late fusion when the run has it, else its only output."""
+    return "late" if "late" in outputs else outputs[0]
+
+
+def cli_predict(args: argparse.Namespace) -> int:
+    """``avsc predict RUN_DIR ROOT --split evaluate|test [--out FILE]``: write a submission file."""
+    from avsc_lib.training import load_run
+
+    root = Path(args.root).expanduser().resolve()
+    if not root.is_dir():
+        raise AvscError(f"{root}: dataset root not found")
+    run, params = load_run(args.run_dir)
+    params = {**params, "data_root": str(root), "max_clips": None}
+    data = _split_data(run, params, args.split)
+    probs = predict_segments(run, data)
+    output = final_output(run.outputs)
+    out = Path(args.out) if args.out else Path(run.dir) / f"submission_{args.split}.csv"
+    write_submission(out, data.names, probs[output])
+    print(f"wrote {out}: {len(data) * probs[output].shape[1]} segments of {len(data)} clips ({output} output)")
+    if data.labels is not None:
+        scores = score(probs[output], data.labels)
+        print(f"accuracy {scores['accuracy']:.3f}, log loss {scores['log_loss']:.3f} over 1-s segments",
+              file=sys.stdout)
+    return 0

@@ -1,0 +1,492 @@
+"""Input pipelines (tf.data): random 1-s training windows, consecutive 1-s evaluation segments.
+
+A clip's audio features are ``(n_bands, n_audio_frames, 3)`` (audio frame ``f`` covers
+``[f * hop, f * hop + window)``) and its visual input is ``(n_video_frames, ...)``: cached
+per-frame features ``(50, 512)`` or decoded frames ``(50, H, W, 3)`` (video frame ``k`` at
+``t = k / fps``). One network input is one second: 50 audio frames and the 5 video frames
+of the same second.
+
+Alignment. Evaluation cuts clip second ``s`` into audio frames ``50 s .. 50 s + 49`` and video
+frames ``5 s .. 5 s + 4``. Training draws, every epoch and for every clip, a window starting at
+any audio frame ``o`` in ``[0, n_audio_frames - 50]`` (the authors' random 50-frame crops), and
+takes the video frames ``o // 10 .. o // 10 + 4`` (10 audio frames per video frame): the video
+second that starts at or just before the audio window, overlapping it by at least 0.8 s. A
+visual-only input draws its first video frame uniformly in ``[0, n_video_frames - 5]``.
+
+Scaling. Each 1-s audio input is min-max scaled to [-1, 1] jointly over all its values (bands,
+frames and channels), as in the authors' code; visual inputs are used as they are.
+
+Mixup (training only, ``alpha > 0``): every example of a batch is mixed with a random partner
+of the same batch, ``x = lam x_i + (1 - lam) x_j`` and ``y = lam y_i + (1 - lam) y_j``, with
+``lam ~ Beta(alpha, alpha)`` per example, applied to every input of the example.
+
+The windows and the mixup are drawn in numpy from ``default_rng([seed, epoch])``, so a run is
+repeatable and each epoch draws new windows (``WindowSampler.epoch`` is set by the training
+loop). A clip's arrays come from any sequence: a list of arrays in memory, or a
+:class:`LazyClips` that reads each clip's cache file (or decodes its video) when asked, a few
+clips at a time in threads, so the real data set need not fit into memory.
+:func:`load_split_data` builds either from the feature caches.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from avsc_lib.classes import NUM_CLASSES, label_to_index
+from avsc_lib.errors import AvscError
+
+INPUTS: tuple[str, ...] = ("audio", "visual")
+FETCH_THREADS = 8  # clips read at once from a lazy source
+
+
+@dataclass(frozen=True)
+class SegmentGeometry:
+    """How a clip is cut into 1-s network inputs.
+
+    Attributes:
+        audio_frames: audio frames per segment (1 s / hop: 50).
+        video_frames: video frames per segment (1 s x fps: 5).
+        clip_segments: consecutive segments per clip (clip_seconds / segment_seconds: 10).
+    """
+
+    audio_frames: int = 50
+    video_frames: int = 5
+    clip_segments: int = 10
+
+    @property
+    def frames_per_video_frame(self) -> int:
+        """Audio frames per video frame (10)."""
+        return self.audio_frames // self.video_frames
+
+
+def segment_geometry(params: Mapping[str, Any]) -> SegmentGeometry:
+    """The segment geometry of a parameter set (segment_seconds, hop_s, fps, clip_seconds)."""
+    audio_frames = round(params["segment_seconds"] / params["hop_s"])
+    video_frames = round(params["segment_seconds"] * params["fps"])
+    segments = round(params["clip_seconds"] / params["segment_seconds"])
+    if video_frames < 1 or audio_frames % video_frames:
+        raise AvscError(
+            f"segment of {params['segment_seconds']} s: {audio_frames} audio frames are not a "
+            f"whole multiple of {video_frames} video frames (check hop_s and fps)"
+        )
+    return SegmentGeometry(audio_frames, video_frames, segments)
+
+
+@dataclass
+class SplitData:
+    """The features of one split, clip by clip.
+
+    Attributes:
+        names: clip names (stems).
+        labels: class index per clip (DCASE order), or None for an unlabelled split.
+        audio: per clip ``(n_bands, n_audio_frames, channels)`` features, or None.
+        visual: per clip ``(n_video_frames, ...)`` cached features or decoded frames, or None.
+    """
+
+    names: list[str]
+    labels: np.ndarray | None = None
+    audio: Sequence[np.ndarray] | None = None
+    visual: Sequence[np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def source(self, name: str) -> Sequence[np.ndarray]:
+        """The per-clip sequence of one input (``audio`` or ``visual``)."""
+        values = getattr(self, name) if name in INPUTS else None
+        if values is None:
+            raise AvscError(f"input '{name}' is not loaded for this split (have: {self.inputs})")
+        return values
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The inputs this split holds."""
+        return tuple(name for name in INPUTS if getattr(self, name) is not None)
+
+
+class LazyClips(Sequence[np.ndarray]):
+    """A sequence that loads a clip's array only when indexed (for data sets larger than memory).
+
+    Args:
+        load: function from a clip name to its array, e.g. a cache reader.
+        names: the clip names, in order.
+    """
+
+    def __init__(self, load: Any, names: Sequence[str]):
+        self._load = load
+        self._names = list(names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        return self._load(self._names[index])
+
+
+def minmax_scale(x: np.ndarray) -> np.ndarray:
+    """Scale one input to [-1, 1] jointly over all its values; a constant input gives zeros."""
+    x = np.asarray(x, dtype=np.float32)
+    low, high = float(x.min()), float(x.max())
+    if high - low <= 0.0:
+        return np.zeros_like(x)
+    return (2.0 * (x - low) / (high - low) - 1.0).astype(np.float32)
+
+
+def video_start(audio_start: int, geometry: SegmentGeometry, n_video_frames: int) -> int:
+    """The first video frame of the window whose audio starts at frame ``audio_start``."""
+    return min(audio_start // geometry.frames_per_video_frame, n_video_frames - geometry.video_frames)
+
+
+def _check_length(name: str, n_have: int, n_need: int, clip: str) -> None:
+    if n_have < n_need:
+        raise AvscError(f"clip {clip}: {name} has {n_have} frames, a segment needs {n_need}")
+
+
+def check_lengths(data: SplitData, geometry: SegmentGeometry) -> None:
+    """Raise AvscError naming the first clip too short for ``geometry.clip_segments`` segments."""
+    for index in range(len(data)):
+        if data.audio is not None:
+            n = data.audio[index].shape[1]
+            _check_length("audio", n, geometry.clip_segments * geometry.audio_frames, data.names[index])
+        if data.visual is not None:
+            n = data.visual[index].shape[0]
+            _check_length("video", n, geometry.clip_segments * geometry.video_frames, data.names[index])
+
+
+def _cut(
+    arrays: Mapping[str, np.ndarray], clip: str, geometry: SegmentGeometry, audio_start: int | None,
+    visual_start: int | None,
+) -> dict[str, np.ndarray]:
+    """One 1-s input cut from a clip's arrays (see :func:`window`)."""
+    out: dict[str, np.ndarray] = {}
+    if "audio" in arrays:
+        audio = arrays["audio"]
+        _check_length("audio", audio.shape[1], audio_start + geometry.audio_frames, clip)
+        out["audio"] = minmax_scale(audio[:, audio_start : audio_start + geometry.audio_frames])
+    if "visual" in arrays:
+        visual = arrays["visual"]
+        if "audio" in arrays:
+            visual_start = video_start(audio_start, geometry, visual.shape[0])
+        _check_length("video", visual.shape[0], visual_start + geometry.video_frames, clip)
+        out["visual"] = np.asarray(visual[visual_start : visual_start + geometry.video_frames], np.float32)
+    return out
+
+
+def _arrays(data: SplitData, index: int, inputs: Sequence[str]) -> dict[str, np.ndarray]:
+    """Clip ``index``'s array of each input (read once: a lazy source reads a file per access)."""
+    return {name: data.source(name)[index] for name in inputs}
+
+
+def window(
+    data: SplitData, index: int, inputs: Sequence[str], geometry: SegmentGeometry, audio_start: int | None,
+    visual_start: int | None = None,
+) -> dict[str, np.ndarray]:
+    """One 1-s input of clip ``index``: audio frames from ``audio_start``, the video second aligned.
+
+    When ``inputs`` has no audio, the video window starts at ``visual_start``. The audio is
+    min-max scaled; every array is float32.
+    """
+    return _cut(_arrays(data, index, inputs), data.names[index], geometry, audio_start, visual_start)
+
+
+def _random_cut(
+    arrays: Mapping[str, np.ndarray], clip: str, geometry: SegmentGeometry, fraction: float
+) -> dict[str, np.ndarray]:
+    """A 1-s input at a random start: ``fraction`` in [0, 1) of the way through the possible
+    audio starts (video starts when there is no audio)."""
+    if "audio" in arrays:
+        start = int(fraction * (arrays["audio"].shape[1] - geometry.audio_frames + 1))
+        return _cut(arrays, clip, geometry, max(start, 0), None)
+    start = int(fraction * (arrays["visual"].shape[0] - geometry.video_frames + 1))
+    return _cut(arrays, clip, geometry, None, max(start, 0))
+
+
+def _segments(arrays: Mapping[str, np.ndarray], clip: str, geometry: SegmentGeometry) -> dict[str, np.ndarray]:
+    segments = [
+        _cut(arrays, clip, geometry, s * geometry.audio_frames, s * geometry.video_frames)
+        for s in range(geometry.clip_segments)
+    ]
+    return {name: np.stack([seg[name] for seg in segments]) for name in arrays}
+
+
+def clip_segments(
+    data: SplitData, index: int, inputs: Sequence[str], geometry: SegmentGeometry
+) -> dict[str, np.ndarray]:
+    """The consecutive 1-s segments of clip ``index``, stacked: ``{input: (clip_segments, ...)}``."""
+    return _segments(_arrays(data, index, inputs), data.names[index], geometry)
+
+
+def fetch(data: SplitData, indices: Sequence[int], inputs: Sequence[str]) -> list[dict[str, np.ndarray]]:
+    """The arrays of several clips, in order; read by ``FETCH_THREADS`` threads from a lazy
+    source (file reads and video decoding release the GIL)."""
+    lazy = any(isinstance(data.source(name), LazyClips) for name in inputs)
+    if not lazy or len(indices) < 2:
+        return [_arrays(data, int(i), inputs) for i in indices]
+    with ThreadPoolExecutor(min(FETCH_THREADS, len(indices))) as pool:
+        return list(pool.map(lambda i: _arrays(data, int(i), inputs), indices))
+
+
+def one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """One-hot rows (float32) of integer class indices."""
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
+
+
+def mixup(
+    x: Mapping[str, np.ndarray], y: np.ndarray, alpha: float, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Mix every example of a batch with a random partner of the batch (see the module doc).
+
+    Args:
+        x: input name -> batch array (first axis: examples).
+        y: one-hot or soft labels, ``(batch, classes)``.
+        alpha: Beta(alpha, alpha) parameter; ``alpha <= 0`` returns the batch unchanged.
+        rng: the random generator.
+
+    Returns:
+        The mixed inputs and labels (labels still sum to 1 per example).
+    """
+    if alpha <= 0:
+        return dict(x), y
+    n = len(y)
+    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
+    partner = rng.permutation(n)
+
+    def mix(a: np.ndarray) -> np.ndarray:
+        weight = lam.reshape((n,) + (1,) * (a.ndim - 1))
+        return (weight * a + (1.0 - weight) * a[partner]).astype(np.float32)
+
+    return {name: mix(a) for name, a in x.items()}, mix(y)
+
+
+def _input_signature(data: SplitData, inputs: Sequence[str], geometry: SegmentGeometry) -> dict:
+    specs = {}
+    if "audio" in inputs:
+        bands, _, channels = data.audio[0].shape  # type: ignore[index]
+        specs["audio"] = tf.TensorSpec((None, bands, geometry.audio_frames, channels), tf.float32)
+    if "visual" in inputs:
+        rest = data.visual[0].shape[1:]  # type: ignore[index]
+        specs["visual"] = tf.TensorSpec((None, geometry.video_frames) + tuple(rest), tf.float32)
+    return specs
+
+
+def _structure(x: dict[str, Any], y: Any, outputs: Sequence[str] | None) -> tuple:
+    """(x, y) as the model wants them: a bare tensor for one input, a dict for several."""
+    features = x[next(iter(x))] if len(x) == 1 else x
+    if y is None:
+        return (features,)
+    targets = {name: y for name in outputs} if outputs else y
+    return features, targets
+
+
+def _signature(data: SplitData, inputs: Sequence[str], geometry: SegmentGeometry, labels: bool,
+               outputs: Sequence[str] | None) -> tuple:
+    x = _input_signature(data, inputs, geometry)
+    y = tf.TensorSpec((None, NUM_CLASSES), tf.float32) if labels else None
+    return _structure(x, y, outputs)
+
+
+class WindowSampler:
+    """Training batches of random 1-s windows, one per clip per epoch, optionally mixed up.
+
+    Args:
+        data: the training split (labels required).
+        inputs: which inputs the model takes, e.g. ``("audio",)`` or ``("audio", "visual")``.
+        batch_size: examples per batch (the last batch of an epoch may be smaller).
+        geometry: the segment geometry.
+        seed: base seed; epoch ``e`` draws from ``default_rng([seed, e])``.
+        mixup_alpha: mixup parameter; 0 disables mixup.
+        outputs: when given, the labels are repeated as a dict ``{output: y}``.
+    """
+
+    def __init__(
+        self,
+        data: SplitData,
+        inputs: Sequence[str],
+        batch_size: int,
+        geometry: SegmentGeometry = SegmentGeometry(),
+        seed: int = 0,
+        mixup_alpha: float = 0.0,
+        outputs: Sequence[str] | None = None,
+    ):
+        if data.labels is None:
+            raise AvscError("training needs a labelled split")
+        for name in inputs:
+            data.source(name)
+        self.data, self.inputs, self.batch_size = data, tuple(inputs), int(batch_size)
+        self.geometry, self.seed, self.mixup_alpha = geometry, int(seed), float(mixup_alpha)
+        self.outputs = tuple(outputs) if outputs else None
+        self.epoch = 0
+
+    @property
+    def steps(self) -> int:
+        """Batches per epoch."""
+        return -(-len(self.data) // self.batch_size)
+
+    def epoch_batches(self, epoch: int) -> Iterator[tuple]:
+        """The batches of one epoch, as numpy arrays."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.data))
+        fractions = rng.random(len(order))
+        for first in range(0, len(order), self.batch_size):
+            picks = order[first : first + self.batch_size]
+            items = [
+                _random_cut(arrays, self.data.names[index], self.geometry, float(u))
+                for arrays, index, u in zip(fetch(self.data, picks, self.inputs), picks,
+                                            fractions[first : first + self.batch_size])
+            ]
+            x = {name: np.stack([item[name] for item in items]) for name in self.inputs}
+            y = one_hot(self.data.labels[picks])  # type: ignore[index]
+            x, y = mixup(x, y, self.mixup_alpha, rng)
+            yield _structure(x, y, self.outputs)
+
+    def _generate(self) -> Iterator[tuple]:
+        epoch = self.epoch
+        self.epoch += 1  # the training loop may overwrite it with the true epoch index
+        yield from self.epoch_batches(epoch)
+
+    def dataset(self) -> tf.data.Dataset:
+        """A tf.data pipeline of one epoch per iteration (Keras iterates it once per epoch)."""
+        signature = _signature(self.data, self.inputs, self.geometry, True, self.outputs)
+        ds = tf.data.Dataset.from_generator(self._generate, output_signature=signature)
+        return ds.apply(tf.data.experimental.assert_cardinality(self.steps)).prefetch(2)
+
+
+def segment_dataset(
+    data: SplitData,
+    inputs: Sequence[str],
+    batch_size: int,
+    geometry: SegmentGeometry = SegmentGeometry(),
+    labels: bool = True,
+    outputs: Sequence[str] | None = None,
+) -> tf.data.Dataset:
+    """Every clip's consecutive 1-s segments, clip by clip, in order (for validation and scoring).
+
+    Segment ``s`` of clip ``i`` is element ``i * clip_segments + s``, so predictions reshape to
+    ``(n_clips, clip_segments, classes)``.
+
+    Args:
+        data: the split.
+        inputs: which inputs the model takes.
+        batch_size: segments per batch.
+        geometry: the segment geometry.
+        labels: yield ``(x, y)`` (each segment labelled with its clip's class) instead of ``(x,)``.
+        outputs: when given, the labels are repeated as a dict ``{output: y}``.
+    """
+    if labels and data.labels is None:
+        raise AvscError("this split has no labels; use labels=False")
+    for name in inputs:
+        data.source(name)
+
+    def generate() -> Iterator[tuple]:
+        for first in range(0, len(data), FETCH_THREADS):
+            indices = range(first, min(first + FETCH_THREADS, len(data)))
+            for index, arrays in zip(indices, fetch(data, indices, inputs)):
+                x = _segments(arrays, data.names[index], geometry)
+                y = None
+                if labels:
+                    y = np.repeat(one_hot(data.labels[index : index + 1]), geometry.clip_segments, axis=0)  # type: ignore[index]
+                yield _structure(x, y, outputs)
+
+    signature = _signature(data, inputs, geometry, labels, outputs)
+    ds = tf.data.Dataset.from_generator(generate, output_signature=signature).unbatch().batch(batch_size)
+    n_batches = -(-len(data) * geometry.clip_segments // batch_size)
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
+
+
+# --- loading a split from the feature caches -----------------------------------------------
+
+
+def split_clips(params: Mapping[str, Any], split: str) -> list:
+    """The clips of a fold-1 split of the study's data set (the first ``max_clips`` if set)."""
+    from avsc_lib.dataset import load_split
+    from avsc_lib.synth import ensure_dataset
+
+    clips = load_split(ensure_dataset(params), split)
+    return clips[: params["max_clips"]] if params["max_clips"] else clips
+
+
+def _drop_failed(clips: list, failed: Mapping[str, str], what: str) -> list:
+    if failed:
+        names = ", ".join(sorted(failed)[:5]) + (" ..." if len(failed) > 5 else "")
+        print(f"warning: {len(failed)} clip(s) without {what} are left out: {names}", file=sys.stderr)
+    return [clip for clip in clips if clip.name not in failed]
+
+
+def load_split_data(
+    params: Mapping[str, Any],
+    split: str,
+    audio: str | None = None,
+    visual: str | None = None,
+    lazy: bool | None = None,
+) -> SplitData:
+    """Load a split's features, computing missing cache files first.
+
+    Args:
+        params: a loaded parameter set.
+        split: ``train``, ``evaluate`` or ``test``.
+        audio: the audio feature kind to load (``gammatone``, ``logmel``), or None.
+        visual: ``features`` (the cached per-frame features), ``frames`` (decoded on demand,
+            for fine-tuning), or None.
+        lazy: read each clip's file only when the pipeline asks for it (default: lazily for
+            more than 2,000 clips, so the real data set need not fit into memory).
+
+    Returns:
+        The split's :class:`SplitData` (clips whose features failed are left out, with a
+        warning); labels are None for an unlabelled split.
+    """
+    if visual not in (None, "features", "frames"):
+        raise AvscError(f"visual input {visual!r}: expected 'features', 'frames' or None")
+    clips = split_clips(params, split)
+    if not clips:
+        raise AvscError(f"split '{split}' of the data set has no clips")
+    lazy = len(clips) > 2000 if lazy is None else lazy
+    loaders: dict[str, Callable[[str], np.ndarray]] = {}
+    if audio is not None:
+        from avsc_lib import cache
+
+        report = cache.extract_audio_features(
+            clips, params, kind=audio, jobs=params["feature_jobs"], progress=sys.stderr.isatty()
+        )
+        clips = _drop_failed(clips, getattr(report, "failed", None) or {}, f"{audio} features")
+        audio_dir = cache.audio_cache_dir(params, audio)
+        loaders["audio"] = lambda name: cache.load_audio_features(audio_dir, name)
+    if visual == "features":
+        from avsc_lib import frame_features
+
+        report = frame_features.extract_frame_features(clips, params, progress=sys.stderr.isatty())
+        clips = _drop_failed(clips, report.failed, "frame features")
+        visual_dir = report.cache_dir
+        loaders["visual"] = lambda name: frame_features.load_frame_features(visual_dir, name)
+    elif visual == "frames":
+        loaders["visual"] = _frame_reader(params, clips)
+    names = [clip.name for clip in clips]
+    values = {}
+    for key, load in loaders.items():
+        on_demand = lazy or (key == "visual" and visual == "frames")  # decoded frames: never all at once
+        values[key] = LazyClips(load, names) if on_demand else [load(name) for name in names]
+    labels = None
+    if all(clip.scene is not None for clip in clips):
+        labels = np.array([label_to_index(clip.scene) for clip in clips], dtype=np.int64)
+    data = SplitData(names, labels, values.get("audio"), values.get("visual"))
+    if not lazy and visual != "frames":
+        check_lengths(data, segment_geometry(params))
+    return data
+
+
+def _frame_reader(params: Mapping[str, Any], clips: list) -> Callable[[str], np.ndarray]:
+    """A function from clip name to its decoded frames (n_frames, size, size, 3) uint8."""
+    from avsc_lib.video import read_frames
+
+    paths = {clip.name: clip.video_path for clip in clips}
+    n_frames = int(round(params["clip_seconds"] * params["fps"]))
+
+    def read(name: str) -> np.ndarray:
+        return read_frames(paths[name], fps=params["fps"], size=params["frame_size"], n_frames=n_frames)
+
+    return read
