@@ -43,6 +43,7 @@ from tqdm import tqdm
 from avsc_lib.atomic import save_npy, write_text
 from avsc_lib.errors import AvscError
 from avsc_lib.params import build_path, load_params, params_hash, save_params
+from avsc_lib.synth import data_identity
 
 FORMAT_VERSION = 1  # bump when the feature code changes what the files hold
 CACHE_KEYS = ("sample_rate", "n_bands", "window_s", "hop_s", "f_min", "clip_seconds")
@@ -100,7 +101,7 @@ def cache_key(params: Mapping[str, Any], kind: str | None = None) -> dict[str, A
     if kind not in FEATURE_KINDS:
         raise AvscError(f"feature kind {kind!r}: expected one of {', '.join(FEATURE_KINDS)}")
     key = {k: params[k] for k in CACHE_KEYS}
-    key.update(kind=kind, resampler=RESAMPLER, format_version=FORMAT_VERSION)
+    key.update(kind=kind, resampler=RESAMPLER, format_version=FORMAT_VERSION, data=data_identity(params))
     return key
 
 
@@ -339,7 +340,8 @@ def feature_clips(root: str | Path, params: Mapping[str, Any]) -> list:
 
 def cli_features(args: argparse.Namespace) -> int:
     """``avsc features ROOT``: cache the audio features of every clip; 1 if any clip failed."""
-    params = load_params(args.params, getattr(args, "overrides", None))
+    overrides = {**(getattr(args, "overrides", None) or {}), "data_root": str(Path(args.root).resolve())}
+    params = load_params(args.params, overrides)
     clips = feature_clips(args.root, params)
     report = extract_audio_features(clips, params, kind=args.kind, jobs=args.jobs,
                                     shard=args.shard, cache_root=args.cache)

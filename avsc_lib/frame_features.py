@@ -40,6 +40,7 @@ from avsc_lib.atomic import save_npy, write_text
 from avsc_lib.cache import parse_shard, select_shard  # one sharding rule for both caches
 from avsc_lib.errors import AvscError
 from avsc_lib.params import build_path, load_params, params_hash, save_params
+from avsc_lib.synth import data_identity
 from avsc_lib.video import decode_frames
 
 FORMAT_VERSION = 1  # bump when the code changes what the files hold (e.g. the frame scaling)
@@ -114,7 +115,8 @@ def weights_identity(info: Mapping[str, Any], params: Mapping[str, Any]) -> str:
 def cache_key(params: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
     """The settings that shape the cached features (hashed into the folder name)."""
     key = {name: params[name] for name in CACHE_KEYS}
-    key.update(weights_identity=weights_identity(info, params), format_version=FORMAT_VERSION)
+    key.update(weights_identity=weights_identity(info, params), format_version=FORMAT_VERSION,
+               data=data_identity(params))
     return key
 
 
@@ -363,7 +365,8 @@ def dataset_clips(root: str | Path, params: Mapping[str, Any]) -> list:
 
 def cli_frames(args: argparse.Namespace) -> int:
     """``avsc frames ROOT``: cache the per-frame features of every clip; 1 if any clip failed."""
-    params = load_params(args.params, getattr(args, "overrides", None))
+    overrides = {**(getattr(args, "overrides", None) or {}), "data_root": str(Path(args.root).resolve())}
+    params = load_params(args.params, overrides)
     clips = dataset_clips(args.root, params)
     report = extract_frame_features(clips, params, cache_root=args.cache, shard=args.shard)
     print(report.summary())

@@ -33,6 +33,7 @@ The set is deterministic for a seed: the same seed gives byte-identical WAV and 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -276,6 +277,27 @@ def _readme(profile: Profile, seed: int, clips: list[PlannedClip]) -> str:
 def _marker(profile: Profile, seed: int, n_clips: int) -> dict[str, Any]:
     return {"generator": "avsc_lib.synth", "version": SYNTH_VERSION, "profile": asdict(profile),
             "seed": seed, "clips": n_clips}
+
+
+def data_identity(params: Mapping[str, Any]) -> str | None:
+    """What a feature cache must know of the data set beyond clip names, as a short hash.
+
+    A regenerated synthetic set reuses its clip names with new content, so a synthetic set is
+    identified by its generator version, profile and seed (read from its marker, or from the
+    parameters before it is generated). A real data set returns None: its clip names identify
+    their content.
+    """
+    if params.get("data_root"):
+        try:
+            marker = json.loads((Path(params["data_root"]) / MARKER).read_text())
+            identity = [marker["version"], marker["profile"]["name"], marker["seed"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    elif params.get("synth_profile"):
+        identity = [SYNTH_VERSION, params["synth_profile"], int(params["synth_seed"])]
+    else:
+        return None
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
 
 
 def is_complete(root: str | Path, profile: str, seed: int) -> bool:

@@ -277,3 +277,18 @@ def test_workers_do_not_inherit_the_callers_modules(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))  # as if imported
     with cache._pool(1) as pool:
         assert pool.submit(eval, "'tensorflow' in __import__('sys').modules").result() is False
+
+
+def test_cache_folder_follows_the_synthetic_data_set(tmp_path):
+    """A regenerated synthetic set reuses clip names with new content: its cache must differ."""
+    from avsc_lib.cache import audio_cache_dir
+    from avsc_lib.frame_features import visual_cache_dir
+    from avsc_lib.params import PARAMS_DIR
+
+    smoke = load_params(PARAMS_DIR / "smoke.yml", {"build_dir": str(tmp_path)})
+    other_seed = dict(smoke, synth_seed=1)
+    real = dict(smoke, data_root=str(tmp_path))  # no synth.json: a real data set
+    info = {"weights": "random"}
+    assert audio_cache_dir(smoke) != audio_cache_dir(other_seed)
+    assert visual_cache_dir(smoke, info) != visual_cache_dir(other_seed, info)
+    assert audio_cache_dir(real) not in (audio_cache_dir(smoke), audio_cache_dir(other_seed))

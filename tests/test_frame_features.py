@@ -222,7 +222,7 @@ def test_real_frame_encoder_and_cli(params, clips, tmp_path, monkeypatch, capsys
             "-p", "clip_seconds", str(SECONDS), "-p", "weights", "none", "-p", "feature_jobs", "2"]
     assert avsc_main(argv) == 0
     assert "3 computed, 0 already cached, 0 failed" in capsys.readouterr().out
-    cache = ff.visual_cache_dir(params, {"weights": "random"}, cache_root)
+    cache = ff.visual_cache_dir(dict(params, data_root=str(root)), {"weights": "random"}, cache_root)
     assert npy_files(cache) == sorted(f"{c.name}.npy" for c in clips)
     assert yaml.safe_load((cache / "params.yml").read_text())["weights_identity"] == "random-seed0"
 
