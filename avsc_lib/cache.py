@@ -11,8 +11,9 @@ features --cache DIR`` or ``cache_root=`` names another root)::
                             ``failed-shard-I-of-N.csv`` for a sharded run)
 
 ``<hash>`` covers exactly the parameters that shape the files: kind, sample rate, bands,
-window, hop, lowest frequency, clip length, and a format version bumped when the feature code
-changes; a changed parameter gives another folder and never reuses stale files. The gammatone
+window, hop, lowest frequency, clip length, a format version bumped when the feature code
+changes, and for a synthetic data set its identity (``synth.data_identity``: a regenerated set
+reuses clip names with new content); a changed parameter gives another folder and never reuses stale files. The gammatone
 implementation (``gammatone_impl``) is not part of the key: fast and reference agree to about
 1e-10 dB, far below the float32 resolution of the stored values (about 1e-5 dB), so their
 files are interchangeable.

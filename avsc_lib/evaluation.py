@@ -355,6 +355,13 @@ def study_metrics(params: Mapping[str, Any], run: Any, fused: Evaluation,
     return result
 
 
+def write_study_metrics(path: str | Path, metrics: Mapping[str, Any]) -> Path:
+    """Write :func:`study_metrics` as JSON, atomically; returns the path."""
+    path = Path(path)
+    write_text(path, json.dumps(metrics, indent=2, default=str) + "\n")
+    return path
+
+
 # --- submission files ---------------------------------------------------------------------------
 
 

@@ -13,8 +13,8 @@ instead: 97 GB of TFRecords for the development set). Layout::
                             ``failed-shard-I-of-N.csv`` for a sharded run)
 
 ``<hash>`` covers the backbone weights' identity (sha256 of the weight file, or ``random``
-and the seed), preprocessing, frame size, fps, frame pooling, clip length and a format
-version, so changing any of them never reuses stale files. Each ``.npy`` is written
+and the seed), preprocessing, frame size, fps, frame pooling, clip length, a format
+version and, for a synthetic data set, its identity (``synth.data_identity``), so changing any of them never reuses stale files. Each ``.npy`` is written
 atomically; a re-run skips the clips already done. Video decoding runs in a thread pool ahead
 of the network (PyAV releases the GIL), so the network, not the decoder, sets the pace.
 """
