@@ -201,6 +201,16 @@ def load_split(root: str | Path, split: str) -> list[Clip]:
     return clips
 
 
+def fold1_clips(root: str | Path, max_clips: int | None = None) -> list[Clip]:
+    """The clips whose features a cache holds: fold-1 train and evaluate (the test split holds
+    the evaluate clips), each split cut to its first ``max_clips``, without duplicates."""
+    clips: list[Clip] = []
+    for split in ("train", "evaluate"):
+        chosen = load_split(root, split)
+        clips += chosen[:max_clips] if max_clips else chosen
+    return list({clip.name: clip for clip in clips}.values())
+
+
 # --- checking a root -------------------------------------------------------------------
 
 

@@ -346,7 +346,7 @@ def dataset_clips(root: str | Path, params: Mapping[str, Any]) -> list:
     """The clips of a root: train and evaluate of fold 1 (the test split holds the evaluate
     clips), each cut to ``max_clips``; a root without ``evaluation_setup/`` gives every video
     file in ``video/``."""
-    from avsc_lib.dataset import SETUP_DIR, DatasetError, load_split
+    from avsc_lib.dataset import SETUP_DIR, DatasetError, fold1_clips
 
     root = Path(root)
     if not root.is_dir():
@@ -356,11 +356,7 @@ def dataset_clips(root: str | Path, params: Mapping[str, Any]) -> list:
         if not paths:
             raise DatasetError(f"{root}: no {SETUP_DIR}/ and no video files in {root / 'video'}")
         return [VideoClip(p.stem, p) for p in paths]
-    clips = []
-    for split in ("train", "evaluate"):
-        chosen = load_split(root, split)
-        clips += chosen[: params["max_clips"]] if params["max_clips"] else chosen
-    return list({clip.name: clip for clip in clips}.values())
+    return fold1_clips(root, params["max_clips"])
 
 
 def cli_frames(args: argparse.Namespace) -> int:
