@@ -202,7 +202,7 @@ def _warm_up(params: Mapping[str, Any], kind: str) -> None:
                               params["window_s"], params["hop_s"], params["f_min"])
 
 
-def _failed_file(cache_dir: Path, shard: str | None) -> Path:
+def failed_file(cache_dir: Path, shard: str | None) -> Path:
     """``failed.csv``, or ``failed-shard-I-of-N.csv`` so that concurrent shards never clash."""
     if shard is None:
         return cache_dir / "failed.csv"
@@ -210,15 +210,15 @@ def _failed_file(cache_dir: Path, shard: str | None) -> Path:
     return cache_dir / f"failed-shard-{index}-of-{count}.csv"
 
 
-def _write_failures(path: Path, report: AudioReport, paths: Mapping[str, Path]) -> None:
+def write_failures(path: Path, failed: Mapping[str, str], paths: Mapping[str, Path]) -> None:
     """Write this run's failures as CSV (clip, path, problem); remove an old file if none failed."""
-    if not report.failed:
+    if not failed:
         path.unlink(missing_ok=True)
         return
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(["clip", "path", "problem"])
-    for name, message in sorted(report.failed.items()):
+    for name, message in sorted(failed.items()):
         writer.writerow([name, str(paths[name]), message])
     write_text(path, text.getvalue())
 
@@ -275,7 +275,7 @@ def extract_audio_features(
             save_params(cache_key(params, kind), cache_dir / PARAMS_FILE)
         _warm_up(params, kind)
         _run(todo, params, kind, jobs, report, progress)
-        _write_failures(_failed_file(cache_dir, shard), report, {c.name: c.audio_path for c in todo})
+        write_failures(failed_file(cache_dir, shard), report.failed, {c.name: c.audio_path for c in todo})
     return report
 
 
@@ -344,5 +344,5 @@ def cli_features(args: argparse.Namespace) -> int:
                                     shard=args.shard, cache_root=args.cache)
     print(report.summary())
     if report.failed:
-        print(f"failed clips listed in {_failed_file(report.cache_dir, args.shard)}")
+        print(f"failed clips listed in {failed_file(report.cache_dir, args.shard)}")
     return 0 if report.ok else 1

@@ -22,8 +22,6 @@ of the network (PyAV releases the GIL), so the network, not the decoder, sets th
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from collections import deque
@@ -37,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from avsc_lib.atomic import save_npy, write_text
-from avsc_lib.cache import parse_shard, select_shard  # one sharding rule for both caches
+from avsc_lib.cache import failed_file, parse_shard, select_shard, write_failures  # shared with the audio cache
 from avsc_lib.errors import AvscError
 from avsc_lib.params import build_path, load_params, params_hash, save_params
 from avsc_lib.synth import data_identity
@@ -197,27 +195,6 @@ def load_frame_features(cache_dir: str | Path, clip_name: str) -> np.ndarray:
 # --- extraction -------------------------------------------------------------------------------
 
 
-def failed_file(cache_dir: Path, shard: str | None) -> Path:
-    """``failed.csv``, or ``failed-shard-I-of-N.csv`` so that concurrent shards never clash."""
-    if shard is None:
-        return cache_dir / "failed.csv"
-    index, count = parse_shard(shard)
-    return cache_dir / f"failed-shard-{index}-of-{count}.csv"
-
-
-def _write_failures(path: Path, failed: Mapping[str, str], paths: Mapping[str, Path]) -> None:
-    """Write this run's failures as CSV (clip, path, problem); remove an old file if none failed."""
-    if not failed:
-        path.unlink(missing_ok=True)
-        return
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(["clip", "path", "problem"])
-    for name, message in sorted(failed.items()):
-        writer.writerow([name, str(paths[name]), message])
-    write_text(path, text.getvalue())
-
-
 def _prefetch(
     pool: ThreadPoolExecutor, items: Sequence, work: Callable[[Any], Any], depth: int
 ) -> Iterator[tuple[Any, Future]]:
@@ -335,7 +312,7 @@ def extract_frame_features(
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
     paths = {clip.name: clip.video_path for clip in todo}
-    _write_failures(failed_file(cache_dir, shard), report.failed, paths)
+    write_failures(failed_file(cache_dir, shard), report.failed, paths)
     return report
 
 
