@@ -184,7 +184,7 @@ def predict_segments(run: Any, data: Any, batch_size: int = 64) -> dict[str, np.
     """Score every 1-s segment of a split with a run's model.
 
     Args:
-        run: a ``training.Run``.
+        run: a ``runs.Run``.
         data: the split's ``pipelines.SplitData`` with the inputs the run takes.
         batch_size: segments per batch.
 
@@ -246,7 +246,7 @@ def evaluate_run(run: Any, params: Mapping[str, Any], split: str | None = None, 
     """A run's predictions on a split, scored and saved in its run folder (reused when saved).
 
     Args:
-        run: a finished ``training.Run``.
+        run: a finished ``runs.Run``.
         params: the study's parameters (to find and load the split's features).
         split: default ``eval_split``.
         data: the split's ``SplitData`` (default: loaded from the caches).
@@ -415,7 +415,7 @@ def final_output(outputs: Sequence[str]) -> str:
 
 def cli_predict(args: argparse.Namespace) -> int:
     """``avsc predict RUN_DIR ROOT --split evaluate|test [--out FILE]``: write a submission file."""
-    from avsc_lib.training import load_run
+    from avsc_lib.runs import load_run
 
     root = Path(args.root).expanduser().resolve()
     if not root.is_dir():

@@ -13,41 +13,25 @@
 Every step validates on the 1-s segments of ``eval_split`` after each epoch (as the authors'
 code), keeps the best weights by validation accuracy (of ``late`` for the fusion steps),
 halves the learning rate after ``lr_patience`` epochs without gain and stops after
-``early_stop_patience``. A run folder ``<build>/runs/<step>-<hash>`` holds::
-
-    params.yml          the parameters used
-    best.weights.h5     the best weights by validation accuracy
-    log.csv             one row per epoch (Keras CSVLogger; appended on resume)
-    backbone.json       the VGG16 weights the visual features came from (visual steps)
-    done.json           written last: the run is finished and is reused, not retrained
-    backup/             while training: the state to resume from (Keras BackupAndRestore)
-
-``<hash>`` covers every parameter that shapes the step's result, its upstream steps'
-included, and a fingerprint of the data set (its fold-1 lists and synthetic-generator marker),
-so a changed parameter or data set never reuses a stale run. An interrupted step resumes
-from its last finished epoch, with its learning rate, best value and patience counters.
+``early_stop_patience``. Each step trains in its own run folder (see :mod:`avsc_lib.runs`):
+a finished run is reused, not retrained, and an interrupted one resumes from its last
+finished epoch, with its learning rate, best value and patience counters.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
-import pandas as pd
 import tensorflow as tf
 
-from avsc_lib.atomic import write_text
 from avsc_lib.errors import AvscError
 from avsc_lib.paper import OUTPUTS
-from avsc_lib.params import build_path, params_hash, save_params
 from avsc_lib.pipelines import (
     SplitData,
     WindowSampler,
@@ -55,144 +39,29 @@ from avsc_lib.pipelines import (
     segment_dataset,
     segment_geometry,
 )
-
-STEPS: tuple[str, ...] = ("audio", "visual", "fusion", "finetune")
-BEST_WEIGHTS = "best.weights.h5"
-LOG_FILE = "log.csv"
-DONE_FILE = "done.json"
-PARAMS_FILE = "params.yml"
-BACKBONE_FILE = "backbone.json"
-BACKUP_DIR = "backup"
-CALLBACK_STATE = "callbacks.json"
-
-# The parameters that shape each step's result (beside the data set and the feature kind).
-DATA_KEYS = ("synth_profile", "synth_seed", "max_clips", "eval_split")  # with data_fingerprint()
-SCHEDULE_KEYS = ("seed", "lr_patience", "lr_factor", "early_stop_patience")
-AUDIO_KEYS = (
-    "sample_rate", "n_bands", "window_s", "hop_s", "f_min", "gammatone_impl", "clip_seconds",
-    "segment_seconds", "audio_dropout", "third_pool",
-    "audio_epochs", "audio_batch_size", "audio_learning_rate", "audio_mixup_alpha",
+from avsc_lib.runs import (
+    BACKUP_DIR,
+    BEST_WEIGHTS,
+    CALLBACK_STATE,
+    LOG_FILE,
+    STEPS,
+    CallbackState,
+    Run,
+    is_done,
+    load_finished,
+    read_log,
+    run_dir,
+    run_key,
+    start_run,
+    write_backbone,
+    write_done,
 )
-VISUAL_KEYS = (
-    "fps", "frame_size", "preprocessing", "frame_pooling", "clip_seconds", "segment_seconds",
-    "visual_epochs", "visual_batch_size", "visual_learning_rate", "visual_mixup_alpha",
-)
-FUSION_KEYS = ("fusion_epochs", "fusion_batch_size", "fusion_learning_rate", "fusion_mixup_alpha")
-FINETUNE_KEYS = ("finetune_epochs", "finetune_batch_size", "finetune_learning_rate")
 
 # Outputs whose loss is trained in each fusion step (see the module doc).
 LOSS_OUTPUTS = {"fusion": ("early", "late"), "finetune": OUTPUTS}
 EVAL_BATCH_SIZE = 64
 VISUAL_FEATURE_DIM = 512  # channels of VGG16's last block: one cached feature per frame
 INPUT_PAIR = ("audio", "visual")
-
-
-# --- run folders --------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=8)
-def _weights_identity(weights: str, weights_dir: str | None, seed: int) -> str:
-    from avsc_lib.frame_features import backbone_info, weights_identity
-
-    params = {"weights": weights, "weights_dir": weights_dir, "seed": seed}
-    return weights_identity(backbone_info(params), params)
-
-
-def data_fingerprint(params: Mapping[str, Any]) -> str | None:
-    """What identifies the data set: a hash of its fold-1 train and evaluate lists and, for a
-    synthetic set, of its generator marker (version, profile, seed); None when no data set
-    is configured (training on data passed in directly)."""
-    if not params.get("data_root") and not params.get("synth_profile"):
-        return None
-    from avsc_lib.dataset import split_file
-    from avsc_lib.synth import MARKER, ensure_dataset
-
-    root = ensure_dataset(params)
-    digest = hashlib.sha256()
-    for path in (split_file(root, "train"), split_file(root, "evaluate"), root / MARKER):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def run_key(params: Mapping[str, Any], step: str, kind: str | None = None) -> dict[str, Any]:
-    """The parameters that shape a step's result, its upstream steps' included.
-
-    Args:
-        params: a loaded parameter set.
-        step: one of ``STEPS``.
-        kind: the audio feature kind of an ``audio`` step (default ``feature_kind``).
-    """
-    if step not in STEPS:
-        raise AvscError(f"unknown training step {step!r}; valid: {', '.join(STEPS)}")
-    key = {name: params[name] for name in DATA_KEYS + SCHEDULE_KEYS}
-    key["data"] = data_fingerprint(params)
-    if step in ("audio", "fusion", "finetune"):
-        key.update({name: params[name] for name in AUDIO_KEYS})
-        key["feature_kind"] = kind if step == "audio" and kind else params["feature_kind"]
-    if step in ("visual", "fusion", "finetune"):
-        key.update({name: params[name] for name in VISUAL_KEYS})
-        key["weights_identity"] = _weights_identity(params["weights"], params["weights_dir"], params["seed"])
-    if step in ("fusion", "finetune"):
-        key.update({name: params[name] for name in FUSION_KEYS})
-    if step == "finetune":
-        key.update({name: params[name] for name in FINETUNE_KEYS})
-    return key
-
-
-def run_name(step: str, kind: str | None = None) -> str:
-    """A run folder's name without its hash: ``audio-gammatone``, ``visual``, ``fusion``, ..."""
-    return f"{step}-{kind}" if step == "audio" else step
-
-
-def run_dir(params: Mapping[str, Any], step: str, kind: str | None = None) -> Path:
-    """The run folder of a step: ``<build>/runs/<name>-<hash of run_key>``."""
-    kind = (kind or params["feature_kind"]) if step == "audio" else None
-    return build_path(params, "runs", f"{run_name(step, kind)}-{params_hash(run_key(params, step, kind))}")
-
-
-def is_done(folder: str | Path) -> bool:
-    """True when the run folder holds a finished run."""
-    return (Path(folder) / DONE_FILE).is_file() and (Path(folder) / BEST_WEIGHTS).is_file()
-
-
-def read_log(folder: str | Path) -> pd.DataFrame:
-    """The per-epoch log of a run (empty when it has none yet)."""
-    path = Path(folder) / LOG_FILE
-    return pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
-
-
-@dataclass
-class Run:
-    """A finished training step and its model with the best weights loaded.
-
-    Attributes:
-        step: one of ``STEPS``.
-        dir: the run folder.
-        model: the model, best weights loaded.
-        inputs: the inputs the model takes (``audio``, ``visual``).
-        outputs: the names of its outputs, in the order of the model's outputs.
-        kind: the audio feature kind (None for the visual step).
-        info: the contents of ``done.json``.
-    """
-
-    step: str
-    dir: Path
-    model: keras.Model
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    kind: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def log(self) -> pd.DataFrame:
-        """The per-epoch training log."""
-        return read_log(self.dir)
-
-    @property
-    def uses_frames(self) -> bool:
-        """True when the visual input is decoded frames rather than cached features."""
-        return self.step == "finetune"
 
 
 # --- models -------------------------------------------------------------------------------------
@@ -340,44 +209,6 @@ class BestCheckpoint(keras.callbacks.Callback):
             os.replace(tmp, self.path)
 
 
-class CallbackState(keras.callbacks.Callback):
-    """Carry other callbacks' counters (best value, epochs waited) across an interruption.
-
-    Keras' BackupAndRestore restores the weights, the optimizer (learning rate included) and
-    the epoch, but not the state of the plateau, early-stopping and checkpoint callbacks;
-    this one saves it after every epoch and puts it back when training resumes. List it
-    after those callbacks so that it restores after their own ``on_train_begin`` resets.
-
-    Args:
-        path: the JSON file (inside the backup folder, which is removed when training ends).
-        callbacks: name -> callback whose counters are kept.
-    """
-
-    ATTRIBUTES = ("best", "best_epoch", "wait", "cooldown_counter")
-
-    def __init__(self, path: str | Path, callbacks: Mapping[str, keras.callbacks.Callback]):
-        super().__init__()
-        self.path, self.callbacks = Path(path), dict(callbacks)
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        if not self.path.is_file():
-            return
-        state = json.loads(self.path.read_text())
-        for name, values in state.items():
-            for attr, value in values.items():
-                setattr(self.callbacks[name], attr, value)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        def plain(value: Any) -> Any:
-            return value if value is None or isinstance(value, int) else float(value)
-
-        state = {
-            name: {attr: plain(getattr(cb, attr)) for attr in self.ATTRIBUTES if hasattr(cb, attr)}
-            for name, cb in self.callbacks.items()
-        }
-        write_text(self.path, json.dumps(state))
-
-
 def default_verbose() -> int:
     """Progress bars in a terminal, one line per epoch elsewhere (notebooks, papermill, logs)."""
     return 1 if sys.stdout.isatty() else 2
@@ -416,12 +247,7 @@ def fit_run(
     """
     folder = Path(folder)
     backup = folder / BACKUP_DIR
-    resuming = (backup / "training_metadata.json").is_file()
-    if not resuming:  # leftovers of a run that stopped before its first epoch ended
-        for stale in (folder / LOG_FILE, folder / BEST_WEIGHTS, backup / CALLBACK_STATE):
-            stale.unlink(missing_ok=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_params(params, folder / PARAMS_FILE)
+    resuming = start_run(folder, params)
     keras.utils.set_random_seed(params["seed"])
     with distribution_strategy(params).scope():
         model = build()
@@ -487,7 +313,7 @@ class StepSpec:
         return "val_late_accuracy" if self.loss_outputs else "val_accuracy"
 
 
-def _step_spec(params: Mapping[str, Any], step: str, kind: str | None = None,
+def step_spec(params: Mapping[str, Any], step: str, kind: str | None = None,
                upstream: Mapping[str, Run] | None = None) -> StepSpec:
     """The spec of a step; ``upstream`` runs give the weights a fusion step starts from."""
     upstream = upstream or {}
@@ -526,24 +352,6 @@ def _step_spec(params: Mapping[str, Any], step: str, kind: str | None = None,
     raise AvscError(f"unknown training step {step!r}; valid: {', '.join(STEPS)}")
 
 
-def _write_backbone(folder: Path, params: Mapping[str, Any]) -> None:
-    """Record which VGG16 weights the visual features came from."""
-    from avsc_lib.frame_features import BACKBONE_FILE as CACHE_BACKBONE, backbone_info, visual_cache_dir
-
-    info = backbone_info(params)
-    cached = visual_cache_dir(params, info) / CACHE_BACKBONE
-    text = cached.read_text() if cached.is_file() else json.dumps(info, indent=2, default=str) + "\n"
-    write_text(folder / BACKBONE_FILE, text)
-
-
-def _finished(spec: StepSpec, folder: Path) -> Run:
-    """Load a finished run: build its model and load the best weights."""
-    model = spec.build()
-    model.load_weights(str(folder / BEST_WEIGHTS))
-    info = json.loads((folder / DONE_FILE).read_text())
-    return Run(spec.step, folder, model, spec.inputs, spec.outputs, spec.kind, info)
-
-
 def run_step(
     params: Mapping[str, Any],
     spec: StepSpec,
@@ -556,7 +364,7 @@ def run_step(
 
     Args:
         params: a loaded parameter set.
-        spec: the step (see :func:`_step_spec`).
+        spec: the step (see :func:`step_spec`).
         train: the training split's data (default: loaded from the caches).
         val: the validation split's data (default: ``eval_split``, loaded from the caches).
         callbacks: extra Keras callbacks.
@@ -564,7 +372,7 @@ def run_step(
     """
     folder = run_dir(params, spec.step, spec.kind)
     if is_done(folder):
-        return _finished(spec, folder)
+        return load_finished(spec, folder)
     audio = spec.kind if "audio" in spec.inputs else None
     train = train or load_split_data(params, "train", audio=audio, visual=spec.visual)
     val = val or load_split_data(params, params["eval_split"], audio=audio, visual=spec.visual)
@@ -580,8 +388,8 @@ def run_step(
                  "val_split": params["eval_split"], "loss_outputs": list(spec.loss_outputs or spec.outputs),
                  "key": run_key(params, spec.step, spec.kind)})
     if spec.visual:
-        _write_backbone(folder, params)
-    write_text(folder / DONE_FILE, json.dumps(info, indent=2, default=str) + "\n")
+        write_backbone(folder, params)
+    write_done(folder, info)
     return Run(spec.step, folder, model, spec.inputs, spec.outputs, spec.kind, info)
 
 
@@ -593,12 +401,12 @@ def train_audio(params: Mapping[str, Any], kind: str | None = None, **kwargs: An
         kind: the feature kind (default ``feature_kind``).
         **kwargs: ``train``, ``val``, ``callbacks``, ``verbose`` (see :func:`run_step`).
     """
-    return run_step(params, _step_spec(params, "audio", kind), **kwargs)
+    return run_step(params, step_spec(params, "audio", kind), **kwargs)
 
 
 def train_visual(params: Mapping[str, Any], **kwargs: Any) -> Run:
     """Step 2: the visual head on the cached features of the frozen VGG16 (``visual_*`` settings)."""
-    return run_step(params, _step_spec(params, "visual"), **kwargs)
+    return run_step(params, step_spec(params, "visual"), **kwargs)
 
 
 def train_fusion(params: Mapping[str, Any], **kwargs: Any) -> Run:
@@ -607,34 +415,16 @@ def train_fusion(params: Mapping[str, Any], **kwargs: Any) -> Run:
     upstream = {}
     if not is_done(folder):
         upstream = {"audio": train_audio(params, params["feature_kind"]), "visual": train_visual(params)}
-    return run_step(params, _step_spec(params, "fusion", upstream=upstream), **kwargs)
+    return run_step(params, step_spec(params, "fusion", upstream=upstream), **kwargs)
 
 
 def finetune_fusion(params: Mapping[str, Any], **kwargs: Any) -> Run:
     """Step 4: every weight unfrozen at ``finetune_learning_rate``, on decoded frames."""
     folder = run_dir(params, "finetune")
     upstream = {} if is_done(folder) else {"fusion": train_fusion(params)}
-    return run_step(params, _step_spec(params, "finetune", upstream=upstream), **kwargs)
+    return run_step(params, step_spec(params, "finetune", upstream=upstream), **kwargs)
 
 
 def final_run(params: Mapping[str, Any], **kwargs: Any) -> Run:
     """The audio-visual network the study reports: fine-tuned when ``finetune``, else step 3."""
     return finetune_fusion(params, **kwargs) if params["finetune"] else train_fusion(params, **kwargs)
-
-
-def load_run(folder: str | Path) -> tuple[Run, dict[str, Any]]:
-    """Load a finished run from its folder alone (its ``params.yml`` and ``done.json``).
-
-    Returns:
-        The run and the parameters it was trained with.
-    """
-    from avsc_lib.params import load_params
-
-    folder = Path(folder)
-    if not is_done(folder):
-        raise AvscError(f"{folder}: not a finished training run (no {DONE_FILE} and {BEST_WEIGHTS})")
-    params = load_params(folder / PARAMS_FILE)
-    info = json.loads((folder / DONE_FILE).read_text())
-    spec = _step_spec(params, info["step"], info.get("kind"))
-    run = _finished(spec, folder)
-    return run, params

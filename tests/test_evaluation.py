@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from avsc_lib import evaluation, training
+from avsc_lib import evaluation, runs
 from avsc_lib.classes import CLASSES
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.errors import AvscError
@@ -29,7 +29,7 @@ from avsc_lib.evaluation import (
 )
 from avsc_lib.params import PARAMS_DIR, load_params, save_params
 from avsc_lib.pipelines import SplitData
-from avsc_lib.training import Run
+from avsc_lib.runs import Run
 
 
 def random_probs(n: int, seed: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +175,7 @@ def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
     run, params = tiny_run(tmp_path)
     root = tmp_path / "root"
     root.mkdir()
-    monkeypatch.setattr(training, "load_run", lambda folder: (run, params))
+    monkeypatch.setattr(runs, "load_run", lambda folder: (run, params))
     seen = {}
 
     def fake_split(run_, params_, split):

@@ -1,4 +1,4 @@
-"""Training steps: run folders keyed by parameters, reuse, resume, repeatability, strategies."""
+"""Training steps: reuse of finished runs, resume, repeatability, strategies, fusion, fine-tuning."""
 
 from __future__ import annotations
 
@@ -11,18 +11,8 @@ import pytest
 from avsc_lib import training
 from avsc_lib.params import PARAMS_DIR, load_params
 from avsc_lib.pipelines import SplitData
-from avsc_lib.training import (
-    BEST_WEIGHTS,
-    DONE_FILE,
-    CallbackState,
-    finetune_fusion,
-    load_run,
-    read_log,
-    run_dir,
-    train_audio,
-    train_fusion,
-    train_visual,
-)
+from avsc_lib.runs import BEST_WEIGHTS, DONE_FILE, load_run, read_log, run_dir
+from avsc_lib.training import finetune_fusion, train_audio, train_fusion, train_visual
 
 N_BANDS = 8
 # Keras saving a MirroredStrategy variable with numpy 2 (a library deprecation, harmless here).
@@ -88,45 +78,6 @@ class EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-def test_run_folders_are_keyed_by_the_parameters_that_shape_them(params):
-    base = {step: run_dir(params, step) for step in training.STEPS}
-    assert base["audio"].name.startswith("audio-gammatone-")
-    assert run_dir(params, "audio", "logmel").name.startswith("audio-logmel-")
-    assert run_dir(params, "audio", "logmel") != base["audio"]
-    assert base["audio"].parent == params_path(params, "runs")
-
-    def changed(key, value):
-        other = {**params, key: value}
-        return {step for step in training.STEPS if run_dir(other, step) != base[step]}
-
-    assert changed("audio_learning_rate", 0.5) == {"audio", "fusion", "finetune"}
-    assert changed("frame_size", 64) == {"visual", "fusion", "finetune"}
-    assert changed("fusion_epochs", 9) == {"fusion", "finetune"}
-    assert changed("finetune_learning_rate", 0.5) == {"finetune"}
-    assert changed("synth_seed", 3) == set(training.STEPS)
-    assert changed("feature_kind", "logmel") == {"audio", "fusion", "finetune"}
-    assert changed("strategy", "mirrored") == set()  # how, not what, is trained
-
-
-def test_run_folders_follow_the_data_set(params, tmp_path):
-    root = tmp_path / "root"
-    (root / "evaluation_setup").mkdir(parents=True)
-    for split in ("train", "evaluate"):
-        (root / "evaluation_setup" / f"fold1_{split}.csv").write_text("filename_audio\tfilename_video\tscene_label\n")
-    on_root = {**params, "data_root": str(root)}
-    assert training.data_fingerprint(params) is None  # data passed in directly
-    first = run_dir(on_root, "audio")
-    assert first != run_dir(params, "audio") and run_dir(on_root, "audio") == first
-    (root / "evaluation_setup" / "fold1_train.csv").write_text("filename_audio\tfilename_video\tscene_label\nx\ty\tbus\n")
-    assert run_dir(on_root, "audio") != first  # another train list: another run
-
-
-def params_path(params, *parts):
-    from avsc_lib.params import build_path
-
-    return build_path(params, *parts)
-
-
 def test_audio_step_writes_its_run_folder_and_is_reused(params, data, monkeypatch):
     train, val = data
     run = train_audio(params, train=train, val=val, verbose=0)
@@ -169,25 +120,6 @@ def test_interrupted_training_resumes_from_the_last_finished_epoch(params, data)
     assert run.info["resumed"] is True and run.info["epochs_run"] == 4
     assert run.info["best"] >= best_before  # the checkpoint's best survived the interruption
     assert not (folder / "backup").exists()
-
-
-def test_callback_state_survives_a_restart(tmp_path):
-    path = tmp_path / "state.json"
-    stop = keras.callbacks.EarlyStopping("val_accuracy", patience=5, mode="max")
-    plateau = keras.callbacks.ReduceLROnPlateau("val_accuracy", patience=3, mode="max")
-    stop.on_train_begin()
-    plateau.on_train_begin()
-    stop.best, stop.wait, stop.best_epoch = 0.75, 2, 4
-    plateau.best, plateau.wait = 0.75, 1
-    CallbackState(path, {"stop": stop, "plateau": plateau}).on_epoch_end(6)
-
-    stop2 = keras.callbacks.EarlyStopping("val_accuracy", patience=5, mode="max")
-    plateau2 = keras.callbacks.ReduceLROnPlateau("val_accuracy", patience=3, mode="max")
-    for cb in (stop2, plateau2):
-        cb.on_train_begin()  # resets, as at the start of a resumed fit
-    CallbackState(path, {"stop": stop2, "plateau": plateau2}).on_train_begin()
-    assert (stop2.best, stop2.wait, stop2.best_epoch) == (0.75, 2, 4)
-    assert (plateau2.best, plateau2.wait) == (0.75, 1)
 
 
 def test_fixed_seed_makes_a_cpu_run_repeatable(params, data, tmp_path):
