@@ -150,13 +150,14 @@ def parse_override(text: str) -> Any:
 
 
 def load_params(
-    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+    path: str | Path | None = None, overrides: Mapping[str, Any] | str | None = None
 ) -> dict[str, Any]:
     """Load a parameter file (default ``params/paper.yml``), apply overrides, validate.
 
     Args:
         path: a YAML file; ``inherit: other.yml`` inside it is resolved relative to it.
-        overrides: key -> value pairs that win over the file (e.g. from ``-p key value``).
+        overrides: key -> value pairs that win over the file (e.g. from ``-p key value``), or
+            that mapping as YAML/JSON text (what papermill's ``-p overrides '{...}'`` passes).
 
     Returns:
         The complete, validated parameter mapping; the path keys (``PATH_KEYS``) are absolute,
@@ -164,6 +165,10 @@ def load_params(
     """
     path = Path(path) if path is not None else PARAMS_DIR / BASE_FILE
     params = _load_chain(path)
+    if isinstance(overrides, str):  # e.g. papermill -p overrides '{"audio_epochs": 5}'
+        text, overrides = overrides, parse_override(overrides)
+        if overrides is not None and not isinstance(overrides, dict):
+            raise ParamsError(f"overrides: expected a mapping such as {{audio_epochs: 5}}, got {text!r}")
     if overrides:
         params.update(overrides)
     try:

@@ -65,3 +65,10 @@ def test_paths_are_absolute_from_project_root():
     assert Path(params["build_dir"]) == PROJECT_ROOT / "build"
     assert params["data_root"] == str(Path("~/tau").expanduser())
     assert build_path(params, "cache") == PROJECT_ROOT / "build" / "cache"
+
+
+def test_overrides_as_text_from_papermill():
+    params = load_params(PARAMS_DIR / "smoke.yml", '{"audio_epochs": 5, "frame_pooling": avg}')
+    assert params["audio_epochs"] == 5 and params["frame_pooling"] == "avg"
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        load_params(PARAMS_DIR / "smoke.yml", "[1, 2]")
