@@ -319,20 +319,12 @@ def _run(todo: list[AudioClip], params: Mapping[str, Any], kind: str, jobs: int,
 
 
 def feature_clips(root: str | Path, params: Mapping[str, Any]) -> list:
-    """The clips of a root: train and evaluate of fold 1 (the test split holds the evaluate
-    clips), each cut to ``max_clips``; a root without ``evaluation_setup/`` gives every
-    ``audio/*.wav`` and ``audio/*.flac``."""
-    from avsc_lib.dataset import SETUP_DIR, DatasetError, fold1_clips
+    """The clips of a root (``dataset.feature_clips``): fold-1 train and evaluate, each cut to
+    ``max_clips``; a root without ``evaluation_setup/`` gives every file in ``audio/``."""
+    from avsc_lib.dataset import feature_clips as root_clips
 
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset root is not a folder")
-    if not (root / SETUP_DIR).is_dir():
-        paths = sorted(p for p in (root / "audio").glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-        if not paths:
-            raise DatasetError(f"{root}: no {SETUP_DIR}/ and no audio files in {root / 'audio'}")
-        return [AudioClip(p.stem, p) for p in paths]
-    return fold1_clips(root, params["max_clips"])
+    clips = root_clips(root, "audio", AUDIO_SUFFIXES, params["max_clips"])
+    return [AudioClip(c.stem, c) if isinstance(c, Path) else c for c in clips]
 
 
 def cli_features(args: argparse.Namespace) -> int:

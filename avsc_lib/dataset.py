@@ -201,9 +201,28 @@ def load_split(root: str | Path, split: str) -> list[Clip]:
     return clips
 
 
-def fold1_clips(root: str | Path, max_clips: int | None = None) -> list[Clip]:
-    """The clips whose features a cache holds: fold-1 train and evaluate (the test split holds
-    the evaluate clips), each split cut to its first ``max_clips``, without duplicates."""
+def feature_clips(root: str | Path, media: str, suffixes: tuple[str, ...],
+                  max_clips: int | None = None) -> list[Clip] | list[Path]:
+    """The clips whose features a cache of one medium holds.
+
+    Args:
+        root: a dataset root.
+        media: ``audio`` or ``video``, the folder read when the root has no fold-1 setup.
+        suffixes: the file endings of that medium, lower case.
+        max_clips: cut each split to its first ``max_clips``; None: all.
+
+    Returns:
+        Fold-1 train and evaluate (the test split holds the evaluate clips) without duplicates;
+        for a root without ``evaluation_setup/``, the paths of every ``<media>/`` file.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root is not a folder")
+    if not (root / SETUP_DIR).is_dir():
+        paths = sorted(p for p in (root / media).glob("*") if p.suffix.lower() in suffixes)
+        if not paths:
+            raise DatasetError(f"{root}: no {SETUP_DIR}/ and no {media} files in {root / media}")
+        return paths
     clips: list[Clip] = []
     for split in ("train", "evaluate"):
         chosen = load_split(root, split)
