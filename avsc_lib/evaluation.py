@@ -208,11 +208,14 @@ def predict_segments(run: Any, data: Any, batch_size: int = 64) -> dict[str, np.
 
 def _split_data(run: Any, params: Mapping[str, Any], split: str) -> Any:
     from avsc_lib.pipelines import load_split_data
+    from avsc_lib.runs import recorded_weights
 
     audio = run.kind if "audio" in run.inputs else None
     visual = None
     if "visual" in run.inputs:
         visual = "frames" if run.uses_frames else "features"
+        # the backbone the run was trained on, not whatever weights=auto finds today
+        params = {**params, "weights": recorded_weights(run.dir) or params["weights"]}
     return load_split_data(params, split, audio=audio, visual=visual)
 
 

@@ -165,6 +165,29 @@ def write_backbone(folder: Path, params: Mapping[str, Any]) -> None:
     write_text(folder / BACKBONE_FILE, text)
 
 
+def recorded_weights(folder: str | Path) -> str | None:
+    """The ``weights`` parameter that gives back the VGG16 weights a run's features came from.
+
+    A run trained with ``weights: auto`` must not be evaluated later with whatever ``auto``
+    finds then (say random weights on a machine without the file): this names the recorded
+    file where it still exists, else its kind (``imagenet``, ``places365``: looked up again,
+    an error if missing, never a silent fallback), or ``none`` for random weights. None when
+    the run has no ``backbone.json`` (an audio-only step).
+    """
+    path = Path(folder) / BACKBONE_FILE
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text())
+    kind = info.get("weights")
+    if kind == "random":
+        return "none"
+    if info.get("path") and Path(info["path"]).is_file():
+        return str(info["path"])
+    if kind in ("imagenet", "places365"):
+        return kind
+    raise AvscError(f"{path}: the backbone weights of this run ({info.get('path')}) are not found")
+
+
 def write_done(folder: Path, info: Mapping[str, Any]) -> None:
     """Mark a run finished: ``done.json`` holds its summary (written last)."""
     write_text(folder / DONE_FILE, json.dumps(info, indent=2, default=str) + "\n")

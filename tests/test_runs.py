@@ -87,3 +87,21 @@ def test_callback_state_survives_a_restart(tmp_path):
 def test_loading_an_unfinished_run_says_so(tmp_path):
     with pytest.raises(AvscError, match="not a finished training run"):
         runs.load_run(tmp_path)
+
+
+def test_recorded_weights_never_fall_back(tmp_path):
+    """Evaluation uses the backbone a run was trained on, not what weights=auto finds later."""
+    import json
+
+    from avsc_lib.runs import BACKBONE_FILE, recorded_weights
+
+    assert recorded_weights(tmp_path) is None  # no backbone.json: an audio-only run
+    weights_file = tmp_path / "vgg.h5"
+    weights_file.write_bytes(b"x")
+    record = {"weights": "imagenet", "requested": "auto", "path": str(weights_file), "sha256": "ab"}
+    (tmp_path / BACKBONE_FILE).write_text(json.dumps(record))
+    assert recorded_weights(tmp_path) == str(weights_file)
+    weights_file.unlink()  # another machine: look the same kind up again, with no fallback
+    assert recorded_weights(tmp_path) == "imagenet"
+    (tmp_path / BACKBONE_FILE).write_text(json.dumps({"weights": "random", "requested": "auto"}))
+    assert recorded_weights(tmp_path) == "none"
