@@ -60,18 +60,20 @@ class AudioClip(NamedTuple):
 
 
 @dataclass
-class AudioReport:
-    """What one extraction run did.
+class ExtractionReport:
+    """What one extraction run of a feature cache (audio or visual) did.
 
     Attributes:
         cache_dir: the cache folder written to.
+        what: what the cache holds, for the summary (``audio features``, ``visual features``).
         computed: clips whose features were computed in this run.
         cached: clips skipped because their features were already in the cache.
         failed: clip name -> why it could not be processed (nothing written for it).
-        notes: clip name -> conversions worth knowing (mono, other sample rate, short audio).
+        notes: clip name -> conversions worth knowing (mono audio, a short video padded, ...).
     """
 
     cache_dir: Path
+    what: str = "features"
     computed: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
@@ -84,7 +86,7 @@ class AudioReport:
 
     def summary(self) -> str:
         """A few lines for the terminal: counts, then every failure and note."""
-        lines = [f"audio features in {self.cache_dir}: {len(self.computed)} computed, "
+        lines = [f"{self.what} in {self.cache_dir}: {len(self.computed)} computed, "
                  f"{len(self.cached)} already cached, {len(self.failed)} failed"]
         lines += [f"  FAILED {name}: {message}" for name, message in sorted(self.failed.items())]
         lines += [f"  note {name}: {message}" for name, message in sorted(self.notes.items())]
@@ -239,7 +241,7 @@ def extract_audio_features(
     cache_root: str | Path | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
-) -> AudioReport:
+) -> ExtractionReport:
     """Compute and cache the features of every clip not cached yet.
 
     Args:
@@ -255,7 +257,7 @@ def extract_audio_features(
         progress: show a tqdm progress bar.
 
     Returns:
-        An :class:`AudioReport`; bad clips are listed there (and in ``failed.csv``) while the
+        An :class:`ExtractionReport`; bad clips are listed there (and in ``failed.csv``) while the
         good ones are processed.
     """
     from avsc_lib.audio import frames_per_clip
@@ -263,7 +265,7 @@ def extract_audio_features(
     kind = kind or params["feature_kind"]
     cache_dir = Path(cache_dir) if cache_dir else audio_cache_dir(params, kind, cache_root)
     clips = select_shard([_as_clip(c) for c in clips], shard)
-    report = AudioReport(cache_dir)
+    report = ExtractionReport(cache_dir, "audio features")
     shape = (params["n_bands"], frames_per_clip(params), 3)
     todo = []
     for clip in clips:
@@ -280,7 +282,7 @@ def extract_audio_features(
 
 
 def _run(todo: list[AudioClip], params: Mapping[str, Any], kind: str, jobs: int,
-         report: AudioReport, progress: bool) -> None:
+         report: ExtractionReport, progress: bool) -> None:
     """Extract the clips of ``todo`` in this process or in ``jobs`` workers, filling ``report``."""
     params = dict(params)
     tasks = [(c.name, c.audio_path, report.cache_dir / f"{c.name}.npy", params, kind) for c in todo]
@@ -327,14 +329,23 @@ def feature_clips(root: str | Path, params: Mapping[str, Any]) -> list:
     return [AudioClip(c.stem, c) if isinstance(c, Path) else c for c in clips]
 
 
-def cli_features(args: argparse.Namespace) -> int:
-    """``avsc features ROOT``: cache the audio features of every clip; 1 if any clip failed."""
+def root_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The parameters of a cache command: ``--params`` and ``-p`` overrides, data root ``ROOT``."""
     overrides = {**(getattr(args, "overrides", None) or {}), "data_root": str(Path(args.root).resolve())}
-    params = load_params(args.params, overrides)
-    clips = feature_clips(args.root, params)
-    report = extract_audio_features(clips, params, kind=args.kind, jobs=args.jobs,
-                                    shard=args.shard, cache_root=args.cache)
+    return load_params(args.params, overrides)
+
+
+def report_status(report: ExtractionReport, shard: str | None) -> int:
+    """Print a cache command's report; its exit status, 1 if any clip failed."""
     print(report.summary())
     if report.failed:
-        print(f"failed clips listed in {failed_file(report.cache_dir, args.shard)}")
+        print(f"failed clips listed in {failed_file(report.cache_dir, shard)}")
     return 0 if report.ok else 1
+
+
+def cli_features(args: argparse.Namespace) -> int:
+    """``avsc features ROOT``: cache the audio features of every clip; 1 if any clip failed."""
+    params = root_params(args)
+    report = extract_audio_features(feature_clips(args.root, params), params, kind=args.kind,
+                                    jobs=args.jobs, shard=args.shard, cache_root=args.cache)
+    return report_status(report, args.shard)

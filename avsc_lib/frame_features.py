@@ -27,7 +27,6 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
@@ -35,9 +34,11 @@ import numpy as np
 from tqdm import tqdm
 
 from avsc_lib.atomic import save_npy, write_text
-from avsc_lib.cache import failed_file, parse_shard, select_shard, write_failures  # shared with the audio cache
+from avsc_lib.cache import (  # shared with the audio cache
+    ExtractionReport, failed_file, parse_shard, report_status, root_params, select_shard, write_failures,
+)
 from avsc_lib.errors import AvscError
-from avsc_lib.params import build_path, load_params, params_hash, save_params
+from avsc_lib.params import build_path, params_hash, save_params
 from avsc_lib.synth import data_identity
 from avsc_lib.video import decode_frames
 
@@ -57,40 +58,6 @@ class VideoClip(NamedTuple):
 
     name: str
     video_path: Path
-
-
-@dataclass
-class FrameReport:
-    """What one extraction run did.
-
-    Attributes:
-        cache_dir: the cache folder written to.
-        computed: clips whose features were computed in this run.
-        cached: clips skipped because their features were already in the cache.
-        failed: clip name -> why it could not be processed (nothing written for it).
-        notes: clip name -> an adjustment worth knowing (e.g. a short video padded).
-    """
-
-    cache_dir: Path
-    computed: list[str] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """True when no clip failed."""
-        return not self.failed
-
-    def summary(self) -> str:
-        """A few lines for the terminal: counts, then every failure and note."""
-        lines = [
-            f"visual features in {self.cache_dir}: {len(self.computed)} computed, "
-            f"{len(self.cached)} already cached, {len(self.failed)} failed"
-        ]
-        lines += [f"  FAILED {name}: {message}" for name, message in sorted(self.failed.items())]
-        lines += [f"  note {name}: {message}" for name, message in sorted(self.notes.items())]
-        return "\n".join(lines)
 
 
 # --- cache folder -----------------------------------------------------------------------------
@@ -246,7 +213,7 @@ def extract_frame_features(
     shard: str | None = None,
     decode_workers: int | None = None,
     progress: bool = True,
-) -> FrameReport:
+) -> ExtractionReport:
     """Compute and cache the per-frame features of every clip not cached yet.
 
     Args:
@@ -264,7 +231,7 @@ def extract_frame_features(
         progress: show a tqdm progress bar.
 
     Returns:
-        A :class:`FrameReport`; bad clips are listed there (and in ``failed.csv``) while the
+        An :class:`~avsc_lib.cache.ExtractionReport`; bad clips are listed there (and in ``failed.csv``) while the
         good ones are processed.
     """
     clips = select_shard(clips, shard)
@@ -272,7 +239,7 @@ def extract_frame_features(
         encoder_info = {"weights": "custom"}
     info = dict(encoder_info) if encoder_info is not None else backbone_info(params)
     cache_dir = Path(cache_dir) if cache_dir else visual_cache_dir(params, info, cache_root)
-    report = FrameReport(cache_dir)
+    report = ExtractionReport(cache_dir, "visual features")
     n_frames = frames_per_clip(params)
     done = {clip.name for clip in clips if _is_done(cache_dir / f"{clip.name}.npy", n_frames)}
     report.cached = [clip.name for clip in clips if clip.name in done]
@@ -330,11 +297,7 @@ def dataset_clips(root: str | Path, params: Mapping[str, Any]) -> list:
 
 def cli_frames(args: argparse.Namespace) -> int:
     """``avsc frames ROOT``: cache the per-frame features of every clip; 1 if any clip failed."""
-    overrides = {**(getattr(args, "overrides", None) or {}), "data_root": str(Path(args.root).resolve())}
-    params = load_params(args.params, overrides)
-    clips = dataset_clips(args.root, params)
-    report = extract_frame_features(clips, params, cache_root=args.cache, shard=args.shard)
-    print(report.summary())
-    if report.failed:
-        print(f"failed clips listed in {failed_file(report.cache_dir, args.shard)}")
-    return 0 if report.ok else 1
+    params = root_params(args)
+    report = extract_frame_features(dataset_clips(args.root, params), params, cache_root=args.cache,
+                                    shard=args.shard)
+    return report_status(report, args.shard)
