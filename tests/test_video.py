@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from avsc_lib.errors import AvscError
-from avsc_lib.video import ShortClipWarning, decode_frames, read_frames
+from avsc_lib.video import ShortClipWarning, decode_frames, iter_frames, read_frames, resize_bilinear
 
 BITS = 8  # frame index written as 8 black/white vertical stripes, most significant first
 
@@ -74,7 +74,7 @@ def indices(frames: np.ndarray) -> list[int]:
 
 def test_real_mp4_25fps_takes_every_5th_frame(video_sample_dir):
     path = video_sample_dir / "bikes.mp4"
-    frames = read_frames(path, fps=5, size=224, n_frames=50)
+    frames = read_frames(path, fps=5, size=224, n_frames=50, resize="ffmpeg")
     assert frames.shape == (50, 224, 224, 3) and frames.dtype == np.uint8
     with av.open(str(path)) as container:
         every = [
@@ -89,7 +89,7 @@ def test_real_mp4_25fps_takes_every_5th_frame(video_sample_dir):
 
 def test_real_avi_10fps_takes_every_2nd_frame(video_sample_dir):
     path = video_sample_dir / "vtest.avi"
-    decoded = decode_frames(path, fps=5, size=64, n_frames=50)
+    decoded = decode_frames(path, fps=5, size=64, n_frames=50, resize="ffmpeg")
     assert decoded.frames.shape == (50, 64, 64, 3) and decoded.frames.dtype == np.uint8
     assert decoded.source_fps == 10 and decoded.source_size == (768, 576) and decoded.padded == 0
     with av.open(str(path)) as container:
@@ -99,6 +99,42 @@ def test_real_avi_10fps_takes_every_2nd_frame(video_sample_dir):
         ]
     for k in range(50):
         np.testing.assert_array_equal(decoded.frames[k], first[2 * k])
+
+
+def test_default_scaling_is_the_authors_cv2_resize(video_sample_dir):
+    # generate_tfrecords_gammatone.ipynb cell 9: cv2.resize(frame, (224, 224)) of the full frame
+    cv2 = pytest.importorskip("cv2")
+    path = video_sample_dir / "bikes.mp4"
+    frames = read_frames(path, fps=5, size=224, n_frames=10)
+    with av.open(str(path)) as container:
+        full = [f.to_ndarray(format="rgb24") for f in islice(container.decode(video=0), 50)]
+    for k in range(10):
+        np.testing.assert_array_equal(frames[k], cv2.resize(full[5 * k], (224, 224)))
+    smoothed = read_frames(path, fps=5, size=224, n_frames=10, resize="ffmpeg")
+    assert np.abs(frames.astype(int) - smoothed).mean() > 1.0  # the two scalings really differ
+
+
+@pytest.mark.parametrize("shape, size", [((720, 1280, 3), 224), ((576, 768, 3), 224), ((144, 256, 3), 64),
+                                         ((37, 53, 3), 19), ((100, 100, 3), 224)])
+def test_resize_bilinear_equals_opencv(shape, size):
+    cv2 = pytest.importorskip("cv2")
+    image = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    difference = np.abs(resize_bilinear(image, size).astype(int) - cv2.resize(image, (size, size)))
+    if shape[0] >= size:  # shrinking: bit for bit
+        assert difference.max() == 0
+    else:  # enlarging: OpenCV's vector code rounds a few values the other way
+        assert difference.max() <= 1 and (difference > 0).mean() < 0.01
+
+
+def test_unknown_resize_method_is_named(tmp_path):
+    path = write_video(tmp_path / "clip.mp4", [index_image(i) for i in range(10)], rate=5)
+    with pytest.raises(AvscError, match="frame resize 'lanczos': expected one of cv2, ffmpeg"):
+        read_frames(path, size=32, n_frames=2, resize="lanczos")
+
+
+def test_iter_frames_streams_the_whole_file(tmp_path):
+    path = write_video(tmp_path / "long.mp4", [index_image(i) for i in range(63)], rate=25)  # 2.52 s
+    assert indices(np.stack(list(iter_frames(path, fps=5, size=32)))) == [5 * k for k in range(13)]
 
 
 # --- frame rates, sizes, containers (synthetic) -------------------------------------------------
