@@ -33,10 +33,11 @@ import io
 import multiprocessing
 import sys
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -223,6 +224,17 @@ def write_failures(path: Path, failed: Mapping[str, str], paths: Mapping[str, Pa
     for name, message in sorted(failed.items()):
         writer.writerow([name, str(paths[name]), message])
     write_text(path, text.getvalue())
+
+
+def prefetch(pool: Executor, items: Sequence, work: Callable[[Any], Any], depth: int) -> Iterator[tuple[Any, Future]]:
+    """Yield (item, future of work(item)) in order, keeping ``depth`` items in flight."""
+    pending: deque[tuple[Any, Future]] = deque()
+    for item in items:
+        pending.append((item, pool.submit(work, item)))
+        if len(pending) > depth:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
 
 
 def _pool(jobs: int) -> ProcessPoolExecutor:

@@ -15,6 +15,7 @@ HANDLERS = {
     "synth": "avsc_lib.synth:cli_synth",
     "features": "avsc_lib.cache:cli_features",
     "frames": "avsc_lib.frame_features:cli_frames",
+    "decode": "avsc_lib.frame_cache:cli_decode",
     "summary": "avsc_lib.models.summary:cli_summary",
     "run": "avsc_lib.study:cli_run",
     "book": "avsc_lib.study:cli_book",
@@ -54,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default=None, help="parameter file for feature settings")
 
     p = sub.add_parser("frames", help="cache the frozen VGG16's per-frame features of every clip")
+    p.add_argument("root", help="dataset root in the TAU layout")
+    p.add_argument("--cache", default=None, help="cache folder (default build/cache)")
+    p.add_argument("--shard", default=None, metavar="I/N", help="process only shard I of N (0-based)")
+    p.add_argument("--params", default=None, help="parameter file for frame settings")
+    p.add_argument("-p", dest="overrides", nargs=2, action="append", metavar=("KEY", "VALUE"))
+
+    p = sub.add_parser("decode", help="cache the decoded frames of every clip (the unfrozen steps' input)")
     p.add_argument("root", help="dataset root in the TAU layout")
     p.add_argument("--cache", default=None, help="cache folder (default build/cache)")
     p.add_argument("--shard", default=None, metavar="I/N", help="process only shard I of N (0-based)")

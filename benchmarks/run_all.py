@@ -4,7 +4,9 @@
    deviation in dB, log-mel time, end-to-end ``avsc features`` time, audio cache bytes per clip.
 2. ``bench_frames.py``: VGG16 frames per second on this CPU against its measured float32
    matrix-multiply rate, video decoding beside the network, visual cache bytes per clip.
-3. With ``--make-book``: the wall time of ``make book`` (demo profile) in a fresh clone of this
+3. ``bench_frame_cache.py``: the decoded-frame cache: bytes per clip, its difference from the
+   decoded frames, reading against decoding, and a VGG16 training step beside reading.
+4. With ``--make-book``: the wall time of ``make book`` (demo profile) in a fresh clone of this
    repository, installation excluded (``make venv`` runs first, untimed).
 
 Usage::
@@ -60,6 +62,7 @@ def main() -> None:
           f"{os.cpu_count()} cores, Python {platform.python_version()}")
     run_script("bench_features.py", ["--clips", "6"] if args.quick else [])
     run_script("bench_frames.py", ["--quick"] if args.quick else [])
+    run_script("bench_frame_cache.py", ["--quick"] if args.quick else [])
     if args.make_book:
         seconds = time_make_book()
         print(f"\n===== make book (demo profile, fresh clone, installation excluded): "

@@ -1,0 +1,276 @@
+"""The decoded-frame cache: every clip's frames, decoded once, for the steps that train VGG16.
+
+The unfrozen visual step and the fine-tuning step change VGG16's weights, so they need pixels,
+not cached features, in every epoch. Decoding a 1280x720 H.264 clip takes about a second per
+core; this cache decodes each clip once (``avsc decode ROOT``, or on first use) and stores its
+``clip_seconds x fps`` frames, scaled to ``frame_size`` (``frame_resize``), as JPEG images::
+
+    <cache root>/frames-<hash>/
+        params.yml          the settings that shape the frames (the key of <hash>)
+        <clip name>.npz     ``jpeg`` (uint8, every frame's JPEG bytes one after the other),
+                            ``offsets`` (int64, n_frames + 1), ``quality`` (the JPEG quality used)
+        failed.csv          the clips of the last run that failed, and why
+
+JPEG at quality ``frame_cache_quality`` (90) without chroma subsampling keeps the frames within
+about 1.5 grey levels of the decoded ones on average; a clip whose frames would take more than
+``frame_cache_max_bytes`` (1 MB; the authors' raw-frame TFRecords took 7.9 MB a clip) is
+encoded again at a quality 5 lower until it fits. Each frame decodes on its own, so a training
+window reads 5 frames, not 50 (:class:`CachedFrames`). ``<hash>`` covers fps, frame size,
+scaling, clip length, JPEG settings, a format version and the synthetic set's identity; files
+are written atomically and a re-run skips the clips already done; ``--shard I/N`` splits the
+work as for the other caches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from avsc_lib.atomic import atomic_path
+from avsc_lib.cache import (
+    ExtractionReport, failed_file, prefetch, report_status, root_params, select_shard, write_failures,
+)
+from avsc_lib.errors import AvscError
+from avsc_lib.params import build_path, params_hash, save_params
+from avsc_lib.synth import data_identity
+from avsc_lib.video import decode_frames
+
+FORMAT_VERSION = 1
+CACHE_KEYS = ("fps", "frame_size", "frame_resize", "clip_seconds", "frame_cache_quality", "frame_cache_max_bytes")
+PARAMS_FILE = "params.yml"
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+QUALITY_STEP = 5
+MIN_QUALITY = 10
+
+
+class VideoClip(NamedTuple):
+    """The two fields extraction needs; ``dataset.Clip`` records work the same way."""
+
+    name: str
+    video_path: Path
+
+
+def frames_per_clip(params: Mapping[str, Any]) -> int:
+    """Frames per clip: clip length x fps (50 for 10 s at 5 fps)."""
+    return int(round(params["clip_seconds"] * params["fps"]))
+
+
+def cache_key(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that shape the cached frames (hashed into the folder name)."""
+    key = {name: params[name] for name in CACHE_KEYS}
+    key.update(format_version=FORMAT_VERSION, data=data_identity(params))
+    return key
+
+
+def frame_cache_dir(params: Mapping[str, Any], cache_root: str | Path | None = None) -> Path:
+    """``<cache_root>/frames-<hash of cache_key>``; the root defaults to ``build/cache``."""
+    root = Path(cache_root) if cache_root is not None else build_path(params, "cache")
+    return root / f"frames-{params_hash(cache_key(params))}"
+
+
+# --- one clip's file --------------------------------------------------------------------------
+
+
+def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
+    """One RGB frame as JPEG bytes (no chroma subsampling)."""
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, "JPEG", quality=quality, subsampling=0)
+    return buffer.getvalue()
+
+
+def decode_jpeg(data: bytes | np.ndarray) -> np.ndarray:
+    """JPEG bytes back to an RGB uint8 frame."""
+    with Image.open(io.BytesIO(bytes(data))) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def encode_clip(frames: np.ndarray, quality: int, max_bytes: int) -> tuple[list[bytes], int]:
+    """The JPEG bytes of a clip's frames at ``quality``, or lower in steps of 5 until they fit
+    ``max_bytes``; returns them and the quality used."""
+    while True:
+        images = [encode_jpeg(frame, quality) for frame in frames]
+        if sum(map(len, images)) <= max_bytes or quality - QUALITY_STEP < MIN_QUALITY:
+            return images, quality
+        quality -= QUALITY_STEP
+
+
+def write_clip(path: str | Path, frames: np.ndarray, quality: int = 90, max_bytes: int = 1_000_000) -> int:
+    """Write a clip's frames (n, size, size, 3) uint8 as one cache file, atomically; its bytes."""
+    images, used = encode_clip(frames, quality, max_bytes)
+    offsets = np.cumsum([0] + [len(image) for image in images], dtype=np.int64)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, jpeg=np.frombuffer(b"".join(images), np.uint8), offsets=offsets,
+                     quality=np.int64(used))
+    return Path(path).stat().st_size
+
+
+class CachedFrames(Sequence):
+    """A clip's cached frames, decoded only when indexed: ``clip[5:10]`` decodes 5 frames.
+
+    Behaves like the uint8 array (n_frames, size, size, 3) the frames were: ``len``, ``shape``,
+    integer and slice indexing, ``np.asarray``.
+
+    Args:
+        path: a ``<clip name>.npz`` of the cache.
+
+    Raises:
+        AvscError: the file is missing or unreadable (the message names it).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            with np.load(self.path) as saved:
+                self._jpeg, self._offsets = saved["jpeg"], saved["offsets"]
+                self.quality = int(saved["quality"])
+        except FileNotFoundError:
+            raise AvscError(f"{self.path}: no cached frames; run `avsc decode ROOT` first") from None
+        except (OSError, ValueError, KeyError) as err:
+            raise AvscError(f"{self.path}: unreadable cached frames: {err}") from None
+        first = decode_jpeg(self._image(0))
+        self.shape = (len(self._offsets) - 1, *first.shape)
+
+    def _image(self, index: int) -> np.ndarray:
+        return self._jpeg[self._offsets[index]:self._offsets[index + 1]]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: int | slice) -> np.ndarray:  # type: ignore[override]
+        if isinstance(index, slice):
+            chosen = range(*index.indices(len(self)))
+            if not chosen:
+                return np.zeros((0, *self.shape[1:]), np.uint8)
+            return np.stack([decode_jpeg(self._image(i)) for i in chosen])
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"frame {index} of a clip of {len(self)}")
+        return decode_jpeg(self._image(index % len(self)))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        frames = self[:]
+        return frames if dtype is None else frames.astype(dtype)
+
+    @property
+    def nbytes_stored(self) -> int:
+        """Bytes of JPEG data in the file."""
+        return int(self._offsets[-1])
+
+
+def load_frames(cache_dir: str | Path, clip_name: str) -> CachedFrames:
+    """The cached frames of one clip (decoded when indexed)."""
+    return CachedFrames(Path(cache_dir) / f"{clip_name}.npz")
+
+
+def _is_done(path: Path, n_frames: int) -> bool:
+    """A finished cache file: readable, with ``n_frames`` frames (atomic writes: present means whole)."""
+    try:
+        with np.load(path) as saved:
+            return len(saved["offsets"]) == n_frames + 1
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+# --- extraction ---------------------------------------------------------------------------------
+
+
+def _as_clip(item: Any) -> VideoClip:
+    if isinstance(item, (str, Path)):
+        return VideoClip(Path(item).stem, Path(item))
+    return VideoClip(item.name, Path(item.video_path))
+
+
+def extract_frames(
+    clips: Iterable,
+    params: Mapping[str, Any],
+    cache_root: str | Path | None = None,
+    shard: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ExtractionReport:
+    """Decode and cache the frames of every clip not cached yet.
+
+    Args:
+        clips: records with ``name`` and ``video_path`` (``dataset.Clip``), or video paths.
+        params: frame settings (``fps``, ``frame_size``, ``frame_resize``, ``clip_seconds``,
+            ``frame_cache_quality``, ``frame_cache_max_bytes``).
+        cache_root: the folder holding all caches (default ``build/cache``).
+        shard: ``"i/n"``: process only shard i of n.
+        workers: threads decoding and encoding (default ``feature_jobs``).
+        progress: show a progress bar.
+
+    Returns:
+        An :class:`~avsc_lib.cache.ExtractionReport`; bad clips are listed there (and in
+        ``failed.csv``) while the good ones are cached.
+    """
+    clips = select_shard([_as_clip(c) for c in clips], shard)
+    cache_dir = frame_cache_dir(params, cache_root)
+    report = ExtractionReport(cache_dir, "decoded frames")
+    n_frames = frames_per_clip(params)
+    todo = []
+    for clip in clips:
+        (report.cached.append(clip.name) if _is_done(cache_dir / f"{clip.name}.npz", n_frames)
+         else todo.append(clip))
+    if not todo:
+        return report
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if not (cache_dir / PARAMS_FILE).exists():
+        save_params(cache_key(params), cache_dir / PARAMS_FILE)
+    workers = max(1, workers or params.get("feature_jobs", 1))
+
+    def work(clip: VideoClip) -> str:
+        decoded = decode_frames(clip.video_path, params["fps"], params["frame_size"], n_frames,
+                                threads=1 if workers > 1 else 0, resize=params["frame_resize"])
+        write_clip(cache_dir / f"{clip.name}.npz", decoded.frames, params["frame_cache_quality"],
+                   params["frame_cache_max_bytes"])
+        return decoded.note
+
+    bar = tqdm(total=len(todo), desc="decoded frames", unit="clip", disable=not progress,
+               mininterval=1.0, file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        try:
+            for clip, future in prefetch(pool, todo, work, depth=2 * workers):
+                try:
+                    note = future.result()
+                except AvscError as err:
+                    report.failed[clip.name] = str(err)
+                except Exception as err:  # noqa: BLE001 - one odd file must not stop a batch
+                    report.failed[clip.name] = f"{clip.video_path}: {type(err).__name__}: {err}"
+                else:
+                    report.computed.append(clip.name)
+                    if note:
+                        report.notes[clip.name] = note
+                bar.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+    write_failures(failed_file(cache_dir, shard), report.failed, {c.name: c.video_path for c in todo})
+    return report
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def dataset_clips(root: str | Path, params: Mapping[str, Any]) -> list:
+    """The clips of a root (``dataset.feature_clips``): fold-1 train and evaluate, each cut to
+    ``max_clips``; a root without ``evaluation_setup/`` gives every file in ``video/``."""
+    from avsc_lib.dataset import feature_clips as root_clips
+
+    clips = root_clips(root, "video", VIDEO_SUFFIXES, params["max_clips"])
+    return [VideoClip(c.stem, c) if isinstance(c, Path) else c for c in clips]
+
+
+def cli_decode(args: argparse.Namespace) -> int:
+    """``avsc decode ROOT``: cache the decoded frames of every clip; 1 if any clip failed."""
+    params = root_params(args)
+    report = extract_frames(dataset_clips(args.root, params), params, cache_root=args.cache, shard=args.shard)
+    return report_status(report, args.shard)
