@@ -8,10 +8,14 @@ A 10-s clip gives 499 frames; the last one is repeated to give 500. Result: (64,
 
 Choices made here where the authors' code is silent or cannot run today:
 
-- Resampler: ``soxr`` in its high-quality mode, which is what ``librosa.load(path, sr=44100)``
-  and ``librosa.resample`` use by default since librosa 0.10 (the authors used librosa; its
-  2021 default, resampy's ``kaiser_best``, is another band-limited sinc resampler). It is
-  about twice as fast as ``scipy.signal.resample_poly(x, 147, 160)`` here.
+- Reading and resampling: the authors read each WAV with moviepy,
+  ``AudioFileClip(path).to_soundarray(fps=44100, nbytes=2)`` (``generate_tfrecords_gammatone.ipynb``
+  cell 9): FFmpeg resamples to 44.1 kHz and the samples become 16-bit, and each clip is then
+  divided by its peak-to-peak range. Here the file is read as stored (24 bit) and resampled
+  with ``soxr`` in its high-quality mode (what ``librosa.resample`` uses by default since
+  librosa 0.10), about twice as fast as ``scipy.signal.resample_poly(x, 147, 160)``. The
+  division by the range only shifts a clip's dB values by a constant, which the min-max
+  scaling of every 1-s input removes, so it is not repeated.
 - dB floor: ``20 * log10`` of an exactly silent band is ``-inf``; it is floored at
   ``DB_FLOOR`` (-200 dB, amplitude 1e-10), far below anything 24-bit audio produces (the 26
   real sample clips stay above -115 dB), so real features are unchanged. Both implementations
@@ -20,7 +24,11 @@ Choices made here where the authors' code is silent or cannot run today:
   implementations (``gtgram`` itself would fail on them).
 - Log-mel: ``librosa.feature.melspectrogram`` on the same frame grid as the gammatone
   (window and FFT of 1764 samples, hop 882, no centring: 499 frames per 10 s), power in dB
-  with the same floor, rows flipped like the gammatone's (row 0 the highest band).
+  with the same floor, rows flipped like the gammatone's (row 0 the highest band), as the
+  paper's text describes it (44.1 kHz, 40 ms, 50 % overlap). The authors' own log-mel code
+  (``src/get_spectrograms.py`` at commit 20925d5) used 48 kHz, a 1920-sample window in a
+  2048-point FFT, a 960-sample hop, centred frames and ``power_to_db(ref=np.max, top_db=80)``
+  without flipping; the book's chapter "Text, code and this study" sets the two side by side.
 - Mono input is duplicated to two channels (its left-minus-right is silent, hence the floor),
   more than two channels are cut to the first two, other sample rates are resampled; each such
   conversion emits an :class:`AudioNote` warning, which batch extraction records per clip.

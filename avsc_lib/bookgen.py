@@ -173,11 +173,15 @@ def parameters_md() -> str:
 
 
 def differences_md(params: Mapping[str, Any] | None) -> str:
-    """Where the paper's text and the authors' code differ, and what this study chose."""
-    default = defaults()
-    header = ("setting", "parameter", "paper text", "authors' code", "study default (paper.yml)", "this run")
-    rows = [(what, f"`{key}`", text, code, default.get(key), (params or {}).get(key))
-            for key, (what, text, code) in paper.TEXT_VS_CODE.items()]
+    """Where the paper's text and the authors' code differ: one row per key whose value in
+    ``params/paper-text.yml`` differs from ``params/paper.yml``, with the notes of both files."""
+    from avsc_lib.params import BASE_FILE, PARAMS_DIR, TEXT_FILE, key_notes, text_code_differences
+
+    code_notes, text_notes = key_notes(PARAMS_DIR / BASE_FILE), key_notes(PARAMS_DIR / TEXT_FILE)
+    header = ("setting", "the paper's text (paper-text.yml)", "the authors' code (paper.yml, the default)", "this run")
+    rows = [(f"`{key}`", f"**{_short(text)}**: {text_notes.get(key, '')}", f"**{_short(code)}**: {code_notes.get(key, '')}",
+             _short(params.get(key)) if params else "–")
+            for key, text, code in text_code_differences()]
     return markdown_table(header, rows)
 
 
@@ -228,34 +232,37 @@ def classes_md() -> str:
 
 
 TRAINING_STEPS = (
-    ("1. audio subnetwork from scratch", "audio"),
-    ("2. visual head, VGG16 frozen", "visual"),
-    ("3. audio-visual network, subnetworks frozen", "fusion"),
-    ("4. fine-tuning, all weights", "finetune"),
+    ("1. audio subnetwork from scratch", "audio", None),
+    ("2. visual head, VGG16 frozen", "visual", None),
+    ("2b. visual subnetwork, VGG16 unfrozen", "visual_unfrozen", "visual_unfreeze"),
+    ("3. audio-visual network, subnetworks frozen", "fusion", None),
+    ("4. fine-tuning, every weight", "finetune", "finetune"),
 )
 
 
 def training_md(params: Mapping[str, Any] | None) -> str:
-    """Each training step's settings: the paper's (paper.yml) beside this run's."""
+    """Each training step's settings in this run, with paper.yml's (the authors' code) where they differ."""
+    from avsc_lib.runs import STEP_SETTINGS
+
     default = defaults()
     params = params or default
+
+    def both(key: str) -> str:
+        ours, theirs = params.get(key), default[key]
+        text = _short(ours)
+        return text if ours == theirs else f"{text} (code {_short(theirs)})"
+
     rows = []
-    for name, step in TRAINING_STEPS:
-        def both(key: str) -> str:
-            full = f"{step}_{key}"
-            if full not in default:
-                return "–"
-            ours, theirs = params.get(full), default[full]
-            return f"{ours:g}" if ours == theirs and isinstance(ours, float) else (
-                str(ours) if ours == theirs else f"{ours} (paper {theirs})")
-        mixup = both("mixup_alpha")
-        ran = "yes" if step != "finetune" or params.get("finetune") else "no (finetune: false)"
-        rows.append((name, ran, both("epochs"), both("batch_size"), both("learning_rate"), mixup))
-    text = markdown_table(("step", "runs", "max epochs", "batch", "learning rate", "mixup alpha"), rows)
-    schedule = [("halve the learning rate after epochs without gain", params["lr_patience"], default["lr_patience"]),
-                ("learning-rate factor", params["lr_factor"], default["lr_factor"]),
-                ("early stop after epochs without gain", params["early_stop_patience"], default["early_stop_patience"])]
-    return text + "\n" + markdown_table(("schedule (all steps)", "this run", "paper"), schedule)
+    for name, step, switch in TRAINING_STEPS:
+        ran = "yes" if switch is None or params.get(switch) else f"no ({switch}: false)"
+        loss = both(f"{step}_loss_outputs") if f"{step}_loss_outputs" in default else "–"
+        rows.append((name, ran, *(both(f"{step}_{setting}") for setting in STEP_SETTINGS), loss))
+    text = markdown_table(("step", "runs", "max epochs", "batch", "learning rate", "mixup alpha",
+                           "halve the rate after", "stop after", "loss on"), rows)
+    schedule = [("what the plateau and the early stop watch", both("schedule_monitor")),
+                ("learning-rate factor on a plateau", both("lr_factor")),
+                ("where training windows start", both("crop_range"))]
+    return text + "\n" + markdown_table(("all steps", "this run"), schedule)
 
 
 def storage_md(params: Mapping[str, Any] | None) -> str:

@@ -207,16 +207,22 @@ def predict_segments(run: Any, data: Any, batch_size: int = 64) -> dict[str, np.
 
 
 def _split_data(run: Any, params: Mapping[str, Any], split: str) -> Any:
+    """The split's inputs as the run takes them: its audio kind, and frames or the features of
+    the VGG16 its visual input went through."""
     from avsc_lib.pipelines import load_split_data
     from avsc_lib.runs import recorded_weights
 
     audio = run.kind if "audio" in run.inputs else None
-    visual = None
+    visual = backbone = None
     if "visual" in run.inputs:
-        visual = "frames" if run.uses_frames else "features"
         # the backbone the run was trained on, not whatever weights=auto finds today
         params = {**params, "weights": recorded_weights(run.dir) or params["weights"]}
-    return load_split_data(params, split, audio=audio, visual=visual)
+        visual = "frames" if run.uses_frames else "features"
+        if run.step == "fusion":
+            from avsc_lib.training import fusion_backbone
+
+            backbone = fusion_backbone(params)
+    return load_split_data(params, split, audio=audio, visual=visual, backbone=backbone)
 
 
 def _save_predictions(path: Path, evaluation: Evaluation) -> None:
@@ -301,27 +307,26 @@ def feature_kinds(params: Mapping[str, Any]) -> list[str]:
 
 
 def kind_accuracies(
-    params: Mapping[str, Any], fused: Evaluation, audio: Mapping[str, Evaluation]
+    audio: Mapping[str, Evaluation], visual: Evaluation, fused: Mapping[str, Evaluation]
 ) -> dict[str, dict[str, float | None]]:
-    """The accuracies behind Table 1's analogue, per feature kind.
+    """The accuracies behind Table 1's analogue, per audio feature kind.
 
-    The audio column is each kind's audio subnetwork on its own (as in the paper); visual,
-    early and late come from the audio-visual network, whose audio input is
-    ``feature_kind`` (only that kind's row has fusion results; the visual column, which does
-    not depend on the audio input, is repeated as in the paper's table).
+    As the paper's Table 1: the audio column is each kind's audio subnetwork on its own, the
+    visual column the visual subnetwork on its own (the authors evaluate their trained video
+    model; it does not depend on the audio input, so it repeats), early and late fusion come
+    from each kind's audio-visual network (None where a kind has none).
 
     Args:
-        params: the study's parameters.
-        fused: the evaluation of the audio-visual network.
         audio: feature kind -> evaluation of that kind's audio subnetwork.
+        visual: evaluation of the visual subnetwork.
+        fused: feature kind -> evaluation of that kind's audio-visual network.
     """
-    fused_metrics = fused.metrics()
+    visual_accuracy = visual.metrics()["visual"]["accuracy"]
     result = {}
     for kind, evaluation in audio.items():
-        row: dict[str, float | None] = {"audio": evaluation.metrics()["audio"]["accuracy"],
-                                         "visual": fused_metrics["visual"]["accuracy"]}
-        same = kind == params["feature_kind"]
-        row.update({o: fused_metrics[o]["accuracy"] if same else None for o in ("early", "late")})
+        row: dict[str, float | None] = {"audio": evaluation.metrics()["audio"]["accuracy"], "visual": visual_accuracy}
+        metrics = fused[kind].metrics() if kind in fused else {}
+        row.update({o: metrics[o]["accuracy"] if o in metrics else None for o in ("early", "late")})
         result[kind] = row
     return result
 

@@ -13,10 +13,13 @@ instead: 97 GB of TFRecords for the development set). Layout::
                             ``failed-shard-I-of-N.csv`` for a sharded run)
 
 ``<hash>`` covers the backbone weights' identity (sha256 of the weight file, or ``random``
-and the seed), preprocessing, frame size, fps, frame pooling, clip length, a format
-version and, for a synthetic data set, its identity (``synth.data_identity``), so changing any of them never reuses stale files. Each ``.npy`` is written
-atomically; a re-run skips the clips already done. Video decoding runs in a thread pool ahead
-of the network (PyAV releases the GIL), so the network, not the decoder, sets the pace.
+and the seed), preprocessing, frame size, frame scaling, fps, frame pooling, clip length, a
+format version and, for a synthetic data set, its identity (``synth.data_identity``), so
+changing any of them never reuses stale files. Each ``.npy`` is written atomically; a re-run
+skips the clips already done. Video decoding runs in a thread pool ahead of the network (PyAV
+releases the GIL), so the network, not the decoder, sets the pace. A backbone that training
+changed (the unfrozen visual step) gets its features from the decoded-frame cache
+(:mod:`avsc_lib.frame_cache`), the frames it was trained on.
 """
 
 from __future__ import annotations
@@ -24,48 +27,36 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping
 
 import numpy as np
 from tqdm import tqdm
 
 from avsc_lib.atomic import save_npy, write_text
 from avsc_lib.cache import (  # shared with the audio cache
-    ExtractionReport, failed_file, parse_shard, report_status, root_params, select_shard, write_failures,
+    ExtractionReport, failed_file, prefetch, report_status, root_params, select_shard, write_failures,
 )
 from avsc_lib.errors import AvscError
+from avsc_lib.frame_cache import dataset_clips, frames_per_clip, load_frames
 from avsc_lib.params import build_path, params_hash, save_params
 from avsc_lib.synth import data_identity
 from avsc_lib.video import decode_frames
 
 FORMAT_VERSION = 1  # bump when the code changes what the files hold (e.g. the frame scaling)
 # Parameters that shape the cached features, besides the backbone weights' identity.
-CACHE_KEYS = ("preprocessing", "frame_size", "fps", "frame_pooling", "clip_seconds")
+CACHE_KEYS = ("preprocessing", "frame_size", "frame_resize", "fps", "frame_pooling", "clip_seconds")
 PARAMS_FILE = "params.yml"
 BACKBONE_FILE = "backbone.json"
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
 # A frame encoder: a keras.Model or any callable mapping (batch, H, W, 3) frames to (batch, 512).
 Encoder = Callable[[np.ndarray], Any]
 
 
-class VideoClip(NamedTuple):
-    """The two fields extraction needs; ``dataset.Clip`` records work the same way."""
-
-    name: str
-    video_path: Path
-
-
 # --- cache folder -----------------------------------------------------------------------------
-
-
-def frames_per_clip(params: Mapping[str, Any]) -> int:
-    """Frames per clip: clip length x fps (50 for 10 s at 5 fps)."""
-    return int(round(params["clip_seconds"] * params["fps"]))
 
 
 def weights_identity(info: Mapping[str, Any], params: Mapping[str, Any]) -> str:
@@ -159,20 +150,30 @@ def load_frame_features(cache_dir: str | Path, clip_name: str) -> np.ndarray:
     return features.astype(np.float32, copy=False)
 
 
+@dataclass(frozen=True)
+class Backbone:
+    """A frame encoder whose per-frame features a step reads.
+
+    Attributes:
+        info: its weights info (``models.backbone.resolve_weights``, or a trained run's),
+            which keys the feature cache.
+        build: returns the encoder, called only when some clip still needs it; None builds the
+            pretrained encoder of the parameters (:func:`build_encoder`).
+        from_frame_cache: take the frames from the decoded-frame cache (the frames a backbone
+            that training changed was trained on) instead of decoding the videos.
+    """
+
+    info: Mapping[str, Any]
+    build: Callable[[], Encoder] | None = None
+    from_frame_cache: bool = False
+
+    @classmethod
+    def pretrained(cls, params: Mapping[str, Any]) -> "Backbone":
+        """The pretrained VGG16 that ``params`` name (``weights``, ``weights_dir``)."""
+        return cls(backbone_info(params))
+
+
 # --- extraction -------------------------------------------------------------------------------
-
-
-def _prefetch(
-    pool: ThreadPoolExecutor, items: Sequence, work: Callable[[Any], Any], depth: int
-) -> Iterator[tuple[Any, Future]]:
-    """Yield (item, future of work(item)) in order, keeping ``depth`` items in flight."""
-    pending: deque[tuple[Any, Future]] = deque()
-    for item in items:
-        pending.append((item, pool.submit(work, item)))
-        if len(pending) > depth:
-            yield pending.popleft()
-    while pending:
-        yield pending.popleft()
 
 
 def encode_frames(encoder: Encoder, frames: np.ndarray, batch_size: int) -> np.ndarray:
@@ -189,7 +190,8 @@ def encode_frames(encoder: Encoder, frames: np.ndarray, batch_size: int) -> np.n
 
 
 def build_encoder(params: Mapping[str, Any], info: Mapping[str, Any]) -> Any:
-    """The frozen frame encoder of ``params`` with the weights file ``info`` resolved to."""
+    """The frozen frame encoder of ``params`` with the weights file ``info`` resolved to (random
+    weights, seeded by ``seed``, when it names no file)."""
     import keras
 
     from avsc_lib.models import backbone
@@ -198,7 +200,7 @@ def build_encoder(params: Mapping[str, Any], info: Mapping[str, Any]) -> Any:
         keras.utils.set_random_seed(params["seed"])
     encoder, _ = backbone.build_frame_encoder(
         params["frame_size"], info.get("path") or "none", params["weights_dir"],
-        params["frame_pooling"], params["preprocessing"],
+        params["frame_pooling"], params["preprocessing"], l2=params["vgg16_l2"],
     )
     return encoder
 
@@ -213,6 +215,8 @@ def extract_frame_features(
     shard: str | None = None,
     decode_workers: int | None = None,
     progress: bool = True,
+    frame_cache: str | Path | None = None,
+    build: Callable[[], Encoder] | None = None,
 ) -> ExtractionReport:
     """Compute and cache the per-frame features of every clip not cached yet.
 
@@ -229,6 +233,10 @@ def extract_frame_features(
         shard: ``"i/n"``: process only shard i of n (see :func:`select_shard`).
         decode_workers: threads decoding ahead of the network (default ``feature_jobs``).
         progress: show a tqdm progress bar.
+        frame_cache: read the frames from this decoded-frame cache folder
+            (:mod:`avsc_lib.frame_cache`) instead of decoding the videos.
+        build: returns the encoder when ``encoder`` is None and some clip needs one (default
+            :func:`build_encoder` of ``params`` and the weights info).
 
     Returns:
         An :class:`~avsc_lib.cache.ExtractionReport`; bad clips are listed there (and in ``failed.csv``) while the
@@ -249,31 +257,32 @@ def extract_frame_features(
     _write_description(cache_dir, params, info)
     workers = max(1, decode_workers or params.get("feature_jobs", 1))
 
-    def decode(clip):
-        return decode_frames(
-            clip.video_path, params["fps"], params["frame_size"], n_frames,
-            threads=1 if workers > 1 else 0,
-        )
+    def decode(clip) -> tuple[np.ndarray, str]:
+        if frame_cache is not None:
+            return np.asarray(load_frames(frame_cache, clip.name)), ""
+        decoded = decode_frames(clip.video_path, params["fps"], params["frame_size"], n_frames,
+                                threads=1 if workers > 1 else 0, resize=params["frame_resize"])
+        return decoded.frames, decoded.note
 
     bar = tqdm(total=len(todo), desc="frame features", unit="clip", disable=not progress,
                mininterval=1.0, file=sys.stderr)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         try:
-            for clip, future in _prefetch(pool, todo, decode, depth=2 * workers):
+            for clip, future in prefetch(pool, todo, decode, depth=2 * workers):
                 try:
-                    decoded = future.result()
+                    frames, note = future.result()
                 except AvscError as err:
                     report.failed[clip.name] = str(err)
                 except Exception as err:  # noqa: BLE001 - one odd file must not stop a batch
                     report.failed[clip.name] = f"{clip.video_path}: {type(err).__name__}: {err}"
                 else:
                     if encoder is None:  # built once a clip needs it
-                        encoder = build_encoder(params, info)
-                    features = encode_frames(encoder, decoded.frames, params["frame_batch_size"])
+                        encoder = build() if build is not None else build_encoder(params, info)
+                    features = encode_frames(encoder, frames, params["frame_batch_size"])
                     save_npy(cache_dir / f"{clip.name}.npy", features)
                     report.computed.append(clip.name)
-                    if decoded.note:
-                        report.notes[clip.name] = decoded.note
+                    if note:
+                        report.notes[clip.name] = note
                 bar.update()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -284,15 +293,6 @@ def extract_frame_features(
 
 
 # --- command line -----------------------------------------------------------------------------
-
-
-def dataset_clips(root: str | Path, params: Mapping[str, Any]) -> list:
-    """The clips of a root (``dataset.feature_clips``): fold-1 train and evaluate, each cut to
-    ``max_clips``; a root without ``evaluation_setup/`` gives every file in ``video/``."""
-    from avsc_lib.dataset import feature_clips as root_clips
-
-    clips = root_clips(root, "video", VIDEO_SUFFIXES, params["max_clips"])
-    return [VideoClip(c.stem, c) if isinstance(c, Path) else c for c in clips]
 
 
 def cli_frames(args: argparse.Namespace) -> int:

@@ -43,17 +43,3 @@ TAU_DEVELOPMENT: dict[str, float | int] = {
     "audio_zip_gb": 30.4,
     "video_zip_gb": 77.2,
 }
-
-# Where the paper's text and the authors' code differ: parameter key -> (what, text, code).
-TEXT_VS_CODE: dict[str, tuple[str, object, object]] = {
-    "audio_dropout": ("dropout after each audio pooling", 0.3, 0.0),
-    "third_pool": ("time pool of the third audio block", 2, 1),
-    "frame_pooling": ("per-frame global pooling of VGG16 maps", "avg", "max"),
-    "visual_batch_size": ("visual step batch size", 32, 16),
-    "visual_learning_rate": ("visual step learning rate", 1e-3, 1e-4),
-    "fusion_learning_rate": ("audio-visual step learning rate", 1e-3, 1e-4),
-    "finetune_learning_rate": ("fine-tuning learning rate", 1e-5, 1e-6),
-    "lr_patience": ("epochs without gain before halving the learning rate", 20, 15),
-    "early_stop_patience": ("epochs without gain before stopping", 50, "40 to 80"),
-    "preprocessing": ("frame preprocessing", "not stated", "raw RGB 0-255"),
-}

@@ -1,15 +1,19 @@
 """Load, merge and validate a study's parameter set.
 
-The defaults live in ``params/*.yml`` only: ``paper.yml`` holds every key with the paper's
-value, and a profile such as ``demo.yml`` names ``inherit: paper.yml`` and overrides a few.
-The type of each key is the type of its value in ``paper.yml``; keys whose paper value is
-``null`` and keys restricted to a set of choices are described below.
+The defaults live in ``params/*.yml`` only: ``paper.yml`` holds every key with the value of
+the authors' code (the published system), ``paper-text.yml`` the paper's text where it differs,
+and a profile such as ``demo.yml`` names ``inherit: paper.yml`` and overrides a few. The type of
+each key is the type of its value in ``paper.yml``; keys whose paper value is ``null`` and keys
+restricted to a set of choices are described below. The comment after a key in a parameter
+file is its note (:func:`key_notes`): the book shows those of ``paper.yml`` and
+``paper-text.yml`` beside the values that differ (:func:`text_code_differences`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,6 +25,7 @@ from avsc_lib.errors import AvscError
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 PROJECT_ROOT = PARAMS_DIR.parent
 BASE_FILE = "paper.yml"
+TEXT_FILE = "paper-text.yml"  # the paper's text where it differs from the code (inherits BASE_FILE)
 
 # Path-valued keys; a relative path in a parameter file is taken relative to the project root.
 PATH_KEYS = ("data_root", "build_dir", "weights_dir")
@@ -39,11 +44,21 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "feature_kind": ("gammatone", "logmel"),
     "gammatone_impl": ("fast", "reference"),
     "preprocessing": ("raw", "caffe"),
+    "frame_resize": ("cv2", "ffmpeg"),
     "frame_pooling": ("max", "avg"),
     "third_pool": (1, 2),
+    "crop_range": ("authors", "clip"),
+    "schedule_monitor": ("val_loss", "val_accuracy"),
     "strategy": ("default", "mirrored"),
     "eval_split": ("train", "evaluate"),
     "submission_split": ("evaluate", "test"),
+}
+
+# List-valued keys: the values their items may take (the outputs with a loss: at least one).
+ITEM_CHOICES: dict[str, tuple[str, ...]] = {
+    "compare_feature_kinds": ("gammatone", "logmel"),
+    "fusion_loss_outputs": ("audio", "visual", "early", "late"),
+    "finetune_loss_outputs": ("audio", "visual", "early", "late"),
 }
 
 
@@ -132,6 +147,13 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
                 f"parameter '{key}': {checked[key]!r} is not one of "
                 + ", ".join(map(repr, allowed))
             )
+    for key, allowed in ITEM_CHOICES.items():
+        wrong = [item for item in checked[key] if item not in allowed]
+        if wrong or (not checked[key] and key.endswith("_loss_outputs")):
+            raise ParamsError(
+                f"parameter '{key}': expected a list of " + ", ".join(map(repr, allowed))
+                + f", got {checked[key]!r}"
+            )
     return checked
 
 
@@ -179,6 +201,48 @@ def load_params(
         if checked[key] is not None:
             checked[key] = str((PROJECT_ROOT / Path(checked[key]).expanduser()).resolve())
     return checked
+
+
+def _comment(text: str) -> str:
+    """The comment of a YAML line's value part (a ``#`` outside quotes, after a space), else ""."""
+    quote = None
+    for i, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or text[i - 1].isspace()):
+            return text[i + 1:].strip()
+    return ""
+
+
+def key_notes(path: str | Path) -> dict[str, str]:
+    """The comment after each top-level key of a parameter file (its note), in the file's order.
+
+    A comment may go on over the following lines that hold an indented comment only. Keys
+    without a comment are left out. Only the file itself is read, not the ones it inherits.
+    """
+    notes: dict[str, str] = {}
+    current = None
+    for line in Path(path).read_text().splitlines():
+        match = re.match(r"([A-Za-z_]\w*):(.*)$", line)
+        if match:
+            current = match.group(1)
+            notes[current] = _comment(match.group(2))
+        elif current is not None and line[:1].isspace() and line.strip().startswith("#"):
+            notes[current] = f"{notes[current]} {line.strip()[1:].strip()}".strip()
+        else:
+            current = None
+    return {key: note for key, note in notes.items() if note}
+
+
+def text_code_differences() -> list[tuple[str, Any, Any]]:
+    """Where the paper's text and the authors' code differ: ``(key, text value, code value)``
+    for every key whose value in ``paper-text.yml`` differs from ``paper.yml``'s, in the order of
+    ``paper-text.yml`` (the profile's name aside)."""
+    code, text = load_params(PARAMS_DIR / BASE_FILE), load_params(PARAMS_DIR / TEXT_FILE)
+    keys = [key for key in _read_yaml(PARAMS_DIR / TEXT_FILE) if key not in ("inherit", "profile")]
+    return [(key, text[key], code[key]) for key in keys if text[key] != code[key]]
 
 
 def build_path(params: Mapping[str, Any], *parts: str) -> Path:

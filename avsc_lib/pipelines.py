@@ -6,26 +6,35 @@ per-frame features ``(50, 512)`` or decoded frames ``(50, H, W, 3)`` (video fram
 ``t = k / fps``). One network input is one second: 50 audio frames and the 5 video frames
 of the same second.
 
-Alignment. Evaluation cuts clip second ``s`` into audio frames ``50 s .. 50 s + 49`` and video
-frames ``5 s .. 5 s + 4``. Training draws, every epoch and for every clip, a window starting at
-any audio frame ``o`` in ``[0, n_audio_frames - 50]`` (the authors' random 50-frame crops), and
-takes the video frames ``o // 10 .. o // 10 + 4`` (10 audio frames per video frame): the video
-second that starts at or just before the audio window, overlapping it by at least 0.8 s. A
-visual-only input draws its first video frame uniformly in ``[0, n_video_frames - 5]``.
+Evaluation cuts clip second ``s`` into audio frames ``50 s .. 50 s + 49`` and video frames
+``5 s .. 5 s + 4``. Training draws, every epoch, one window of every clip, as the authors'
+code does (``crop_range: authors``):
+
+- audio alone (``train_audio.ipynb`` cell 18): the first audio frame uniformly in
+  ``[0, n_bands - 50)``: the code takes the range from the band axis, so every window starts
+  in frames 0-13 (the first 0.28 s);
+- with video (``train_video.ipynb`` cell 11, ``train_audiovisual.ipynb`` cell 20): the first
+  video frame ``k`` uniformly in ``[0, n_video_frames - 5)`` (the upper end excluded, so the
+  last second never starts a window) and, with audio, audio frames ``10 k .. 10 k + 49``.
+
+``crop_range: clip`` draws from every possible start instead (the paper's text: the examples
+"were randomly trimmed into 1 second segments"): audio starts in ``[0, n_audio_frames - 50]``,
+video starts in ``[0, n_video_frames - 5]``.
 
 Scaling. Each 1-s audio input is min-max scaled to [-1, 1] jointly over all its values (bands,
 frames and channels), as in the authors' code; visual inputs are used as they are.
 
-Mixup (training only, ``alpha > 0``): every example of a batch is mixed with a random partner
-of the same batch, ``x = lam x_i + (1 - lam) x_j`` and ``y = lam y_i + (1 - lam) y_j``, with
-``lam ~ Beta(alpha, alpha)`` per example, applied to every input of the example.
+Mixup (training only, ``alpha > 0``), as the authors' ``train_audio.ipynb`` cells 15 and 19:
+a second stream of windows, from its own shuffle of the training clips and its own crops, is
+zipped with the first, and example ``i`` of a batch becomes ``x = lam x_i + (1 - lam) x'_i``,
+``y = lam y_i + (1 - lam) y'_i`` with ``lam ~ Beta(alpha, alpha)`` per example, for every input.
 
 The windows and the mixup are drawn in numpy from ``default_rng([seed, epoch])``, so a run is
 repeatable and each epoch draws new windows (``WindowSampler.epoch`` is set by the training
 loop). A clip's arrays come from any sequence: a list of arrays in memory, or a
-:class:`LazyClips` that reads each clip's cache file (or decodes its video) when asked, a few
-clips at a time in threads, so the real data set need not fit into memory.
-:func:`load_split_data` builds either from the feature caches.
+:class:`LazyClips` that reads each clip's cache file when asked, a few clips at a time in
+threads, so the real data set need not fit into memory. :func:`load_split_data` builds either
+from the caches.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from avsc_lib.classes import NUM_CLASSES, label_to_index
 from avsc_lib.errors import AvscError
 
 INPUTS: tuple[str, ...] = ("audio", "visual")
+CROP_RANGES: tuple[str, ...] = ("authors", "clip")
 FETCH_THREADS = 8  # clips read at once from a lazy source
 
 
@@ -171,7 +181,7 @@ def _cut(
         out["audio"] = minmax_scale(audio[:, audio_start : audio_start + geometry.audio_frames])
     if "visual" in arrays:
         visual = arrays["visual"]
-        if "audio" in arrays:
+        if visual_start is None:
             visual_start = video_start(audio_start, geometry, visual.shape[0])
         _check_length("video", visual.shape[0], visual_start + geometry.video_frames, clip)
         out["visual"] = np.asarray(visual[visual_start : visual_start + geometry.video_frames], np.float32)
@@ -189,22 +199,38 @@ def window(
 ) -> dict[str, np.ndarray]:
     """One 1-s input of clip ``index``: audio frames from ``audio_start``, the video second aligned.
 
-    When ``inputs`` has no audio, the video window starts at ``visual_start``. The audio is
+    When ``inputs`` has no audio, the video window starts at ``visual_start``; with audio and
+    no ``visual_start``, at the video second aligned with ``audio_start``. The audio is
     min-max scaled; every array is float32.
     """
     return _cut(_arrays(data, index, inputs), data.names[index], geometry, audio_start, visual_start)
 
 
+def window_starts(arrays: Mapping[str, np.ndarray], geometry: SegmentGeometry, crop_range: str) -> int:
+    """How many first frames a training window may have (the leading input's: video when the
+    inputs include it, else audio); see the module doc. At least 1."""
+    if crop_range not in CROP_RANGES:
+        raise AvscError(f"crop range {crop_range!r}: expected one of {', '.join(CROP_RANGES)}")
+    if "visual" in arrays:
+        last = arrays["visual"].shape[0] - geometry.video_frames
+        return max(last if crop_range == "authors" else last + 1, 1)
+    bands, n_frames = arrays["audio"].shape[:2]
+    last = n_frames - geometry.audio_frames
+    if crop_range == "authors":  # the range of the band axis, as train_audio.ipynb cell 18
+        return max(min(bands - geometry.audio_frames, last + 1), 1)
+    return max(last + 1, 1)
+
+
 def _random_cut(
-    arrays: Mapping[str, np.ndarray], clip: str, geometry: SegmentGeometry, fraction: float
+    arrays: Mapping[str, np.ndarray], clip: str, geometry: SegmentGeometry, fraction: float, crop_range: str
 ) -> dict[str, np.ndarray]:
-    """A 1-s input at a random start: ``fraction`` in [0, 1) of the way through the possible
-    audio starts (video starts when there is no audio)."""
-    if "audio" in arrays:
-        start = int(fraction * (arrays["audio"].shape[1] - geometry.audio_frames + 1))
-        return _cut(arrays, clip, geometry, max(start, 0), None)
-    start = int(fraction * (arrays["visual"].shape[0] - geometry.video_frames + 1))
-    return _cut(arrays, clip, geometry, None, max(start, 0))
+    """A 1-s training input whose start is ``fraction`` in [0, 1) of the way through the
+    possible starts (:func:`window_starts`)."""
+    start = int(fraction * window_starts(arrays, geometry, crop_range))
+    if "visual" in arrays:
+        audio_start = start * geometry.frames_per_video_frame if "audio" in arrays else None
+        return _cut(arrays, clip, geometry, audio_start, start)
+    return _cut(arrays, clip, geometry, start, None)
 
 
 def _segments(arrays: Mapping[str, np.ndarray], clip: str, geometry: SegmentGeometry) -> dict[str, np.ndarray]:
@@ -237,31 +263,27 @@ def one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
 
 
-def mixup(
-    x: Mapping[str, np.ndarray], y: np.ndarray, alpha: float, rng: np.random.Generator
+def mix_pairs(
+    x: Mapping[str, np.ndarray], y: np.ndarray, x2: Mapping[str, np.ndarray], y2: np.ndarray, lam: np.ndarray
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Mix every example of a batch with a random partner of the batch (see the module doc).
+    """Mixup of two batches, example by example: ``lam x + (1 - lam) x2``, the same for ``y``.
 
     Args:
-        x: input name -> batch array (first axis: examples).
-        y: one-hot or soft labels, ``(batch, classes)``.
-        alpha: Beta(alpha, alpha) parameter; ``alpha <= 0`` returns the batch unchanged.
-        rng: the random generator.
+        x, x2: input name -> batch array (first axis: examples).
+        y, y2: one-hot or soft labels, ``(batch, classes)``.
+        lam: one weight in [0, 1] per example (``Beta(alpha, alpha)`` draws).
 
     Returns:
         The mixed inputs and labels (labels still sum to 1 per example).
     """
-    if alpha <= 0:
-        return dict(x), y
     n = len(y)
-    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
-    partner = rng.permutation(n)
+    lam = np.asarray(lam, np.float32)
 
-    def mix(a: np.ndarray) -> np.ndarray:
+    def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         weight = lam.reshape((n,) + (1,) * (a.ndim - 1))
-        return (weight * a + (1.0 - weight) * a[partner]).astype(np.float32)
+        return (weight * a + (1.0 - weight) * b).astype(np.float32)
 
-    return {name: mix(a) for name, a in x.items()}, mix(y)
+    return {name: mix(a, x2[name]) for name, a in x.items()}, mix(y, y2)
 
 
 def _input_signature(data: SplitData, inputs: Sequence[str], geometry: SegmentGeometry) -> dict:
@@ -302,6 +324,7 @@ class WindowSampler:
         seed: base seed; epoch ``e`` draws from ``default_rng([seed, e])``.
         mixup_alpha: mixup parameter; 0 disables mixup.
         outputs: when given, the labels are repeated as a dict ``{output: y}``.
+        crop_range: ``authors`` or ``clip``: where windows may start (see the module doc).
     """
 
     def __init__(
@@ -313,14 +336,18 @@ class WindowSampler:
         seed: int = 0,
         mixup_alpha: float = 0.0,
         outputs: Sequence[str] | None = None,
+        crop_range: str = "authors",
     ):
         if data.labels is None:
             raise AvscError("training needs a labelled split")
         for name in inputs:
             data.source(name)
+        if crop_range not in CROP_RANGES:
+            raise AvscError(f"crop range {crop_range!r}: expected one of {', '.join(CROP_RANGES)}")
         self.data, self.inputs, self.batch_size = data, tuple(inputs), int(batch_size)
         self.geometry, self.seed, self.mixup_alpha = geometry, int(seed), float(mixup_alpha)
         self.outputs = tuple(outputs) if outputs else None
+        self.crop_range = crop_range
         self.epoch = 0
 
     @property
@@ -328,21 +355,29 @@ class WindowSampler:
         """Batches per epoch."""
         return -(-len(self.data) // self.batch_size)
 
+    def _batch(self, picks: np.ndarray, fractions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The windows of the clips ``picks``, each at its ``fractions`` start, and their labels."""
+        items = [
+            _random_cut(arrays, self.data.names[index], self.geometry, float(u), self.crop_range)
+            for arrays, index, u in zip(fetch(self.data, picks, self.inputs), picks, fractions)
+        ]
+        x = {name: np.stack([item[name] for item in items]) for name in self.inputs}
+        return x, one_hot(self.data.labels[picks])  # type: ignore[index]
+
     def epoch_batches(self, epoch: int) -> Iterator[tuple]:
         """The batches of one epoch, as numpy arrays."""
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.data))
-        fractions = rng.random(len(order))
-        for first in range(0, len(order), self.batch_size):
-            picks = order[first : first + self.batch_size]
-            items = [
-                _random_cut(arrays, self.data.names[index], self.geometry, float(u))
-                for arrays, index, u in zip(fetch(self.data, picks, self.inputs), picks,
-                                            fractions[first : first + self.batch_size])
-            ]
-            x = {name: np.stack([item[name] for item in items]) for name in self.inputs}
-            y = one_hot(self.data.labels[picks])  # type: ignore[index]
-            x, y = mixup(x, y, self.mixup_alpha, rng)
+        n = len(self.data)
+        order, fractions = rng.permutation(n), rng.random(n)
+        if self.mixup_alpha > 0:  # the second stream: its own shuffle and crops
+            partners, partner_fractions = rng.permutation(n), rng.random(n)
+        for first in range(0, n, self.batch_size):
+            batch = slice(first, first + self.batch_size)
+            x, y = self._batch(order[batch], fractions[batch])
+            if self.mixup_alpha > 0:
+                x2, y2 = self._batch(partners[batch], partner_fractions[batch])
+                lam = rng.beta(self.mixup_alpha, self.mixup_alpha, size=len(y))
+                x, y = mix_pairs(x, y, x2, y2, lam)
             yield _structure(x, y, self.outputs)
 
     def _generate(self) -> Iterator[tuple]:
@@ -424,6 +459,7 @@ def load_split_data(
     audio: str | None = None,
     visual: str | None = None,
     lazy: bool | None = None,
+    backbone: Any = None,
 ) -> SplitData:
     """Load a split's features, computing missing cache files first.
 
@@ -431,10 +467,12 @@ def load_split_data(
         params: a loaded parameter set.
         split: ``train``, ``evaluate`` or ``test``.
         audio: the audio feature kind to load (``gammatone``, ``logmel``), or None.
-        visual: ``features`` (the cached per-frame features), ``frames`` (decoded on demand,
-            for fine-tuning), or None.
+        visual: ``features`` (per-frame features of a frame encoder, cached), ``frames``
+            (decoded frames from the frame cache, for the steps that train VGG16), or None.
         lazy: read each clip's file only when the pipeline asks for it (default: lazily for
             more than 2,000 clips, so the real data set need not fit into memory).
+        backbone: the :class:`~avsc_lib.frame_features.Backbone` whose features ``visual:
+            features`` reads; default the pretrained VGG16 of ``params``.
 
     Returns:
         The split's :class:`SplitData` (clips whose features failed are left out, with a
@@ -446,29 +484,38 @@ def load_split_data(
     if not clips:
         raise AvscError(f"split '{split}' of the data set has no clips")
     lazy = len(clips) > 2000 if lazy is None else lazy
-    loaders: dict[str, Callable[[str], np.ndarray]] = {}
+    progress = sys.stderr.isatty()
+    loaders: dict[str, Callable[[str], Any]] = {}
     if audio is not None:
         from avsc_lib import cache
 
-        report = cache.extract_audio_features(
-            clips, params, kind=audio, jobs=params["feature_jobs"], progress=sys.stderr.isatty()
-        )
-        clips = _drop_failed(clips, getattr(report, "failed", None) or {}, f"{audio} features")
+        report = cache.extract_audio_features(clips, params, kind=audio, jobs=params["feature_jobs"], progress=progress)
+        clips = _drop_failed(clips, report.failed, f"{audio} features")
         audio_dir = cache.audio_cache_dir(params, audio)
         loaders["audio"] = lambda name: cache.load_audio_features(audio_dir, name)
+    frames_dir = None
+    if visual == "frames" or (visual == "features" and backbone is not None and backbone.from_frame_cache):
+        from avsc_lib import frame_cache
+
+        report = frame_cache.extract_frames(clips, params, progress=progress)
+        clips = _drop_failed(clips, report.failed, "decoded frames")
+        frames_dir = report.cache_dir
+        loaders["visual"] = lambda name: frame_cache.load_frames(frames_dir, name)
     if visual == "features":
         from avsc_lib import frame_features
 
-        report = frame_features.extract_frame_features(clips, params, progress=sys.stderr.isatty())
+        backbone = backbone or frame_features.Backbone.pretrained(params)
+        report = frame_features.extract_frame_features(
+            clips, params, encoder_info=backbone.info, build=backbone.build, progress=progress,
+            frame_cache=frames_dir if backbone.from_frame_cache else None,
+        )
         clips = _drop_failed(clips, report.failed, "frame features")
         visual_dir = report.cache_dir
         loaders["visual"] = lambda name: frame_features.load_frame_features(visual_dir, name)
-    elif visual == "frames":
-        loaders["visual"] = _frame_reader(params, clips)
     names = [clip.name for clip in clips]
     values = {}
     for key, load in loaders.items():
-        on_demand = lazy or (key == "visual" and visual == "frames")  # decoded frames: never all at once
+        on_demand = lazy or (key == "visual" and visual == "frames")  # frames: decoded a few at a time
         values[key] = LazyClips(load, names) if on_demand else [load(name) for name in names]
     labels = None
     if all(clip.scene is not None for clip in clips):
@@ -477,16 +524,3 @@ def load_split_data(
     if not lazy and visual != "frames":
         check_lengths(data, segment_geometry(params))
     return data
-
-
-def _frame_reader(params: Mapping[str, Any], clips: list) -> Callable[[str], np.ndarray]:
-    """A function from clip name to its decoded frames (n_frames, size, size, 3) uint8."""
-    from avsc_lib.video import read_frames
-
-    paths = {clip.name: clip.video_path for clip in clips}
-    n_frames = int(round(params["clip_seconds"] * params["fps"]))
-
-    def read(name: str) -> np.ndarray:
-        return read_frames(paths[name], fps=params["fps"], size=params["frame_size"], n_frames=n_frames)
-
-    return read

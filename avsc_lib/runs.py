@@ -1,11 +1,12 @@
 """Run folders: where each training step keeps its result, keyed by what shapes it.
 
-A run folder ``<build>/runs/<step>-<hash>`` (``audio-<kind>-<hash>`` for the audio step) holds::
+A run folder ``<build>/runs/<step>-<hash>`` (``<step>-<kind>-<hash>`` for the steps trained per
+audio feature kind: ``audio``, ``fusion``, ``finetune``) holds::
 
     params.yml          the parameters used
     best.weights.h5     the best weights by validation accuracy
     log.csv             one row per epoch (Keras CSVLogger; appended on resume)
-    backbone.json       the VGG16 weights the visual features came from (visual steps)
+    backbone.json       the VGG16 weights the visual input went through (visual steps)
     done.json           written last: the run is finished and is reused, not retrained
     backup/             while training: the state to resume from (Keras BackupAndRestore)
 
@@ -34,7 +35,9 @@ from avsc_lib.params import build_path, params_hash, save_params
 if TYPE_CHECKING:
     from avsc_lib.training import StepSpec
 
-STEPS: tuple[str, ...] = ("audio", "visual", "fusion", "finetune")
+STEPS: tuple[str, ...] = ("audio", "visual", "visual_unfrozen", "fusion", "finetune")
+KIND_STEPS: tuple[str, ...] = ("audio", "fusion", "finetune")  # trained once per audio feature kind
+FRAME_STEPS: tuple[str, ...] = ("visual_unfrozen", "finetune")  # train VGG16 on decoded frames
 BEST_WEIGHTS = "best.weights.h5"
 LOG_FILE = "log.csv"
 DONE_FILE = "done.json"
@@ -43,20 +46,25 @@ BACKBONE_FILE = "backbone.json"
 BACKUP_DIR = "backup"
 CALLBACK_STATE = "callbacks.json"
 
-# The parameters that shape each step's result (beside the data set and the feature kind).
+# Every step has these settings, as parameters <step>_<setting> (e.g. visual_batch_size).
+STEP_SETTINGS = ("epochs", "batch_size", "learning_rate", "mixup_alpha", "lr_patience", "early_stop_patience")
+# The parameters that shape each step's result (beside the data set, the feature kind, the
+# backbone weights, the step's own settings and its upstream steps' keys).
 DATA_KEYS = ("synth_profile", "synth_seed", "max_clips", "eval_split")  # with data_fingerprint()
-SCHEDULE_KEYS = ("seed", "lr_patience", "lr_factor", "early_stop_patience")
+SCHEDULE_KEYS = ("seed", "lr_factor", "schedule_monitor", "crop_range")
 AUDIO_KEYS = (
     "sample_rate", "n_bands", "window_s", "hop_s", "f_min", "gammatone_impl", "clip_seconds",
     "segment_seconds", "audio_dropout", "third_pool",
-    "audio_epochs", "audio_batch_size", "audio_learning_rate", "audio_mixup_alpha",
 )
 VISUAL_KEYS = (
-    "fps", "frame_size", "preprocessing", "frame_pooling", "clip_seconds", "segment_seconds",
-    "visual_epochs", "visual_batch_size", "visual_learning_rate", "visual_mixup_alpha",
+    "fps", "frame_size", "frame_resize", "preprocessing", "frame_pooling", "clip_seconds",
+    "segment_seconds", "visual_dense_l2",
 )
-FUSION_KEYS = ("fusion_epochs", "fusion_batch_size", "fusion_learning_rate", "fusion_mixup_alpha")
-FINETUNE_KEYS = ("finetune_epochs", "finetune_batch_size", "finetune_learning_rate")
+FRAME_KEYS = ("vgg16_l2", "frame_cache_quality", "frame_cache_max_bytes")
+OWN_KEYS: dict[str, tuple[str, ...]] = {
+    "audio": AUDIO_KEYS, "visual": VISUAL_KEYS, "visual_unfrozen": FRAME_KEYS,
+    "fusion": ("visual_unfreeze", "fusion_loss_outputs"), "finetune": FRAME_KEYS + ("finetune_loss_outputs",),
+}
 
 
 # --- keys and names -----------------------------------------------------------------------------
@@ -87,39 +95,50 @@ def data_fingerprint(params: Mapping[str, Any]) -> str | None:
     return digest.hexdigest()[:16]
 
 
+def step_settings(params: Mapping[str, Any], step: str) -> dict[str, Any]:
+    """A step's settings: ``{"epochs": params["<step>_epochs"], ...}`` (see ``STEP_SETTINGS``)."""
+    return {name: params[f"{step}_{name}"] for name in STEP_SETTINGS}
+
+
+def upstream_steps(params: Mapping[str, Any], step: str) -> tuple[str, ...]:
+    """The steps whose results a step starts from: the fusion step takes the unfrozen visual
+    subnetwork when ``visual_unfreeze`` is on, else the one of the frozen step."""
+    visual = "visual_unfrozen" if params["visual_unfreeze"] else "visual"
+    return {"audio": (), "visual": (), "visual_unfrozen": ("visual",), "fusion": ("audio", visual),
+            "finetune": ("fusion",)}[step]
+
+
 def run_key(params: Mapping[str, Any], step: str, kind: str | None = None) -> dict[str, Any]:
     """The parameters that shape a step's result, its upstream steps' included.
 
     Args:
         params: a loaded parameter set.
         step: one of ``STEPS``.
-        kind: the audio feature kind of an ``audio`` step (default ``feature_kind``).
+        kind: the audio feature kind of a step of ``KIND_STEPS`` (default ``feature_kind``).
     """
     if step not in STEPS:
         raise AvscError(f"unknown training step {step!r}; valid: {', '.join(STEPS)}")
     key = {name: params[name] for name in DATA_KEYS + SCHEDULE_KEYS}
     key["data"] = data_fingerprint(params)
-    if step in ("audio", "fusion", "finetune"):
-        key.update({name: params[name] for name in AUDIO_KEYS})
-        key["feature_kind"] = kind if step == "audio" and kind else params["feature_kind"]
-    if step in ("visual", "fusion", "finetune"):
-        key.update({name: params[name] for name in VISUAL_KEYS})
+    for upstream in upstream_steps(params, step):
+        key.update(run_key(params, upstream, kind))
+    key.update({name: params[name] for name in OWN_KEYS[step]})
+    key.update({f"{step}_{name}": value for name, value in step_settings(params, step).items()})
+    if step == "audio":
+        key["feature_kind"] = kind or params["feature_kind"]
+    if step == "visual":
         key["weights_identity"] = _weights_identity(params["weights"], params["weights_dir"], params["seed"])
-    if step in ("fusion", "finetune"):
-        key.update({name: params[name] for name in FUSION_KEYS})
-    if step == "finetune":
-        key.update({name: params[name] for name in FINETUNE_KEYS})
     return key
 
 
 def run_name(step: str, kind: str | None = None) -> str:
-    """A run folder's name without its hash: ``audio-gammatone``, ``visual``, ``fusion``, ..."""
-    return f"{step}-{kind}" if step == "audio" else step
+    """A run folder's name without its hash: ``audio-gammatone``, ``visual``, ``fusion-logmel``, ..."""
+    return f"{step}-{kind}" if step in KIND_STEPS and kind else step
 
 
 def run_dir(params: Mapping[str, Any], step: str, kind: str | None = None) -> Path:
     """The run folder of a step: ``<build>/runs/<name>-<hash of run_key>``."""
-    kind = (kind or params["feature_kind"]) if step == "audio" else None
+    kind = (kind or params["feature_kind"]) if step in KIND_STEPS else None
     return build_path(params, "runs", f"{run_name(step, kind)}-{params_hash(run_key(params, step, kind))}")
 
 
@@ -155,14 +174,9 @@ def start_run(folder: str | Path, params: Mapping[str, Any]) -> bool:
     return resuming
 
 
-def write_backbone(folder: Path, params: Mapping[str, Any]) -> None:
-    """Record which VGG16 weights the visual features came from."""
-    from avsc_lib.frame_features import BACKBONE_FILE as CACHE_BACKBONE, backbone_info, visual_cache_dir
-
-    info = backbone_info(params)
-    cached = visual_cache_dir(params, info) / CACHE_BACKBONE
-    text = cached.read_text() if cached.is_file() else json.dumps(info, indent=2, default=str) + "\n"
-    write_text(folder / BACKBONE_FILE, text)
+def write_backbone(folder: Path, info: Mapping[str, Any]) -> None:
+    """Record which VGG16 weights the run's visual input went through."""
+    write_text(folder / BACKBONE_FILE, json.dumps(dict(info), indent=2, default=str) + "\n")
 
 
 def recorded_weights(folder: str | Path) -> str | None:
@@ -178,6 +192,7 @@ def recorded_weights(folder: str | Path) -> str | None:
     if not path.is_file():
         return None
     info = json.loads(path.read_text())
+    info = info.get("base") or info  # a trained backbone records the pretrained one it started from
     kind = info.get("weights")
     if kind == "random":
         return "none"
@@ -226,7 +241,7 @@ class Run:
     @property
     def uses_frames(self) -> bool:
         """True when the visual input is decoded frames rather than cached features."""
-        return self.step == "finetune"
+        return self.step in FRAME_STEPS
 
 
 def load_finished(spec: StepSpec, folder: Path) -> Run:

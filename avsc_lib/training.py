@@ -1,64 +1,45 @@
-"""The paper's training steps (section 2.5), each in a run folder keyed by its parameters.
+"""The paper's training steps as the authors' code runs them, each in a run folder of its own.
 
-1. ``train_audio``: the audio subnetwork from scratch on random 1-s crops with mixup.
-2. ``train_visual``: the visual head on cached per-frame VGG16 features (the base is frozen).
-3. ``train_fusion``: the audio-visual network on cached features, both subnetworks frozen.
-   Its loss is the categorical cross-entropy of the ``early`` and ``late`` outputs, summed:
-   the only trainable weights (the fusion GRU and the two dense layers) sit behind those
-   two outputs; the frozen ``audio`` and ``visual`` outputs are only measured.
-4. ``finetune_fusion`` (optional): every weight unfrozen, the loss summed over all four
-   outputs so that each output stays a classifier; it needs the full VGG16, so it streams
-   decoded frames instead of cached features.
+1. ``train_audio``: the audio subnetwork from scratch on 1-s crops with mixup
+   (``train_audio.ipynb``).
+2. ``train_visual``: the visual head on cached per-frame features of the frozen VGG16
+   (``train_video.ipynb`` cells 22-27).
+2b. ``train_visual_unfrozen`` (``visual_unfreeze``): the whole visual subnetwork, VGG16
+   included, trained again on decoded frames from step 2's weights at a tiny learning rate
+   (``train_video.ipynb`` cells 29-34). Its VGG16 then gives the visual features of step 3.
+3. ``train_fusion``: the audio-visual network on cached features, both subnetworks frozen, one
+   run per audio feature kind; its loss is on ``fusion_loss_outputs`` (the code's model has
+   one output, late fusion: ``train_audiovisual.ipynb`` cells 30-33).
+4. ``finetune_fusion`` (``finetune``): every weight unfrozen, on decoded frames, loss on
+   ``finetune_loss_outputs`` (``train_audiovisual.ipynb`` cell 36).
 
+The settings of step ``s`` are the parameters ``<s>_epochs``, ``<s>_batch_size``,
+``<s>_learning_rate``, ``<s>_mixup_alpha``, ``<s>_lr_patience``, ``<s>_early_stop_patience``.
 Every step validates on the 1-s segments of ``eval_split`` after each epoch (as the authors'
-code), keeps the best weights by validation accuracy (of ``late`` for the fusion steps),
-halves the learning rate after ``lr_patience`` epochs without gain and stops after
-``early_stop_patience``. Each step trains in its own run folder (see :mod:`avsc_lib.runs`):
-a finished run is reused, not retrained, and an interrupted one resumes from its last
-finished epoch, with its learning rate, best value and patience counters.
+code), keeps the best weights by validation accuracy (of ``late`` for the fusion steps) and
+schedules its learning rate and early stop as :mod:`avsc_lib.fitting` says. A finished run is
+reused, not retrained, and an interrupted one resumes (see :mod:`avsc_lib.runs`).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import time
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
-import tensorflow as tf
 
 from avsc_lib.errors import AvscError
+from avsc_lib.fitting import compile_model, fit_run
+from avsc_lib.frame_features import Backbone, backbone_info, build_encoder
 from avsc_lib.paper import OUTPUTS
-from avsc_lib.pipelines import (
-    SplitData,
-    WindowSampler,
-    load_split_data,
-    segment_dataset,
-    segment_geometry,
-)
+from avsc_lib.pipelines import SplitData, WindowSampler, load_split_data, segment_dataset, segment_geometry
 from avsc_lib.runs import (
-    BACKUP_DIR,
-    BEST_WEIGHTS,
-    CALLBACK_STATE,
-    LOG_FILE,
-    STEPS,
-    CallbackState,
-    Run,
-    is_done,
-    load_finished,
-    read_log,
-    run_dir,
-    run_key,
-    start_run,
-    write_backbone,
+    BACKBONE_FILE, BEST_WEIGHTS, STEPS, Run, is_done, load_finished, run_dir, run_key, step_settings, write_backbone,
     write_done,
 )
 
-# Outputs whose loss is trained in each fusion step (see the module doc).
-LOSS_OUTPUTS = {"fusion": ("early", "late"), "finetune": OUTPUTS}
 EVAL_BATCH_SIZE = 64
 VISUAL_FEATURE_DIM = 512  # channels of VGG16's last block: one cached feature per frame
 INPUT_PAIR = ("audio", "visual")
@@ -82,37 +63,76 @@ def build_visual_model(params: Mapping[str, Any]) -> keras.Model:
     """The visual head on the cached per-frame features of one 1-s input."""
     from avsc_lib.models.visual import build_visual_head
 
-    return build_visual_head(n_steps=segment_geometry(params).video_frames, feature_dim=VISUAL_FEATURE_DIM)
+    return build_visual_head(n_steps=segment_geometry(params).video_frames, feature_dim=VISUAL_FEATURE_DIM,
+                             dense_l2=params["visual_dense_l2"])
 
 
-def build_fusion_model(
-    params: Mapping[str, Any],
-    audio_weights: str | Path | None = None,
-    visual_weights: str | Path | None = None,
-    frames: bool = False,
-) -> keras.Model:
+def build_visual_frames_model(params: Mapping[str, Any], encoder: keras.Model) -> keras.Model:
+    """The whole visual subnetwork on the frames of one 1-s input, around ``encoder``."""
+    from avsc_lib.models.visual import build_visual_subnetwork
+
+    return build_visual_subnetwork(head=build_visual_model(params), frame_encoder=encoder,
+                                   n_steps=segment_geometry(params).video_frames)
+
+
+def untrained_encoder(params: Mapping[str, Any]) -> keras.Model:
+    """A frame encoder of these settings with random weights (for loading trained weights into)."""
+    return build_encoder(params, {"weights": "random"})
+
+
+def pretrained_encoder(params: Mapping[str, Any]) -> keras.Model:
+    """The frame encoder with the pretrained VGG16 of ``params`` (``weights``)."""
+    return build_encoder(params, backbone_info(params))
+
+
+def tuned_encoder(params: Mapping[str, Any], folder: str | Path) -> keras.Model:
+    """The frame encoder whose VGG16 the unfrozen visual step in ``folder`` trained."""
+    model = build_visual_frames_model(params, untrained_encoder(params))
+    model.load_weights(str(Path(folder) / BEST_WEIGHTS))
+    return model.get_layer("frame_features").layer
+
+
+def fusion_backbone(params: Mapping[str, Any]) -> Backbone:
+    """The VGG16 whose features the fusion step reads: the one the unfrozen visual step trained
+    when ``visual_unfreeze`` is on (its features from the frames it was trained on), else the
+    pretrained one."""
+    if not params["visual_unfreeze"]:
+        return Backbone.pretrained(params)
+    from avsc_lib.models.backbone import file_checksums
+
+    folder = run_dir(params, "visual_unfrozen")
+    if not is_done(folder):
+        raise AvscError(f"{folder}: the unfrozen visual step has not finished (train_visual_unfrozen)")
+    base = json.loads((folder / BACKBONE_FILE).read_text()) if (folder / BACKBONE_FILE).is_file() else None
+    info = {"weights": "trained", "run": folder.name, "path": str(folder / BEST_WEIGHTS),
+            "sha256": file_checksums(folder / BEST_WEIGHTS)[1], "base": base}
+    return Backbone(info, build=lambda: tuned_encoder(params, folder), from_frame_cache=True)
+
+
+def head_of(model: keras.Model) -> keras.Model:
+    """The visual head of a visual model: the head itself, or the one inside a frames model."""
+    return model if model.name == "visual_head" else model.get_layer("visual_head")
+
+
+def build_fusion_model(params: Mapping[str, Any], audio: keras.Model | None = None,
+                       visual: keras.Model | None = None, encoder: keras.Model | None = None) -> keras.Model:
     """The audio-visual network with both subnetworks frozen.
 
     Args:
         params: a loaded parameter set.
-        audio_weights: weights of a trained audio subnetwork to start from.
-        visual_weights: weights of a trained visual head to start from.
-        frames: take decoded frames through the frozen VGG16 (for fine-tuning) instead of
-            cached per-frame features.
+        audio: a trained audio subnetwork whose weights to start from.
+        visual: a trained visual head (or visual subnetwork on frames) whose head to start from.
+        encoder: take decoded frames through this frame encoder (for fine-tuning) instead of
+            reading cached per-frame features.
     """
     from avsc_lib.models import fusion
 
     audio_model = build_audio_model(params)
-    if audio_weights is not None:
-        audio_model.load_weights(str(audio_weights))
+    if audio is not None:
+        audio_model.set_weights(audio.get_weights())
     head = build_visual_model(params)
-    if visual_weights is not None:
-        head.load_weights(str(visual_weights))
-    encoder = None
-    if frames:
-        from avsc_lib.frame_features import backbone_info, build_encoder
-
-        encoder = build_encoder(params, backbone_info(params))
+    if visual is not None:
+        head.set_weights(head_of(visual).get_weights())
     model = fusion.build_audiovisual_network(
         audio_model, head, frame_encoder=encoder, n_steps=segment_geometry(params).video_frames
     )
@@ -135,220 +155,108 @@ def copy_weights(source: keras.Model, target: keras.Model) -> None:
         target.get_layer(layer.name).set_weights(layer.get_weights())
 
 
-def output_names(model: keras.Model) -> tuple[str, ...]:
-    """The names of a model's outputs: the keys of a dict of outputs, else the output layers' names."""
-    if isinstance(model.output, dict):
-        return tuple(model.output)
-    return tuple(model.output_names)
-
-
-def compile_model(model: keras.Model, learning_rate: float, loss_outputs: Sequence[str] | None = None) -> keras.Model:
-    """Compile with Adam and categorical cross-entropy; accuracy of every output.
-
-    Args:
-        model: a single-output subnetwork or the four-output audio-visual network.
-        learning_rate: Adam's initial learning rate.
-        loss_outputs: for a multi-output model, the outputs whose loss is trained (summed).
-    """
-    names = output_names(model)
-    if not isinstance(model.output, dict):
-        model.compile(keras.optimizers.Adam(learning_rate), "categorical_crossentropy", metrics=["accuracy"])
-    else:
-        losses = {name: "categorical_crossentropy" for name in (loss_outputs or names)}
-        model.compile(
-            keras.optimizers.Adam(learning_rate), loss=losses,
-            metrics={name: ["accuracy"] for name in names},
-        )
-    return model
-
-
-def distribution_strategy(params: Mapping[str, Any]) -> tf.distribute.Strategy:
-    """``MirroredStrategy`` over all GPUs when ``strategy: mirrored``, else the default strategy."""
-    if params["strategy"] == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-# --- callbacks ----------------------------------------------------------------------------------
-
-
-class EpochSync(keras.callbacks.Callback):
-    """Tell the window sampler which epoch runs, so that a resumed run draws that epoch's windows."""
-
-    def __init__(self, sampler: WindowSampler):
-        super().__init__()
-        self.sampler = sampler
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.sampler.epoch = epoch
-
-
-class BestCheckpoint(keras.callbacks.Callback):
-    """Save the weights (atomically) whenever the monitored validation metric reaches a new high.
-
-    Args:
-        path: the ``.weights.h5`` file.
-        monitor: the metric, e.g. ``val_accuracy``.
-    """
-
-    def __init__(self, path: str | Path, monitor: str):
-        super().__init__()
-        self.path, self.monitor = Path(path), monitor
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        if self.monitor not in logs:
-            raise AvscError(f"metric {self.monitor!r} is not logged; have: {', '.join(sorted(logs))}")
-        value = float(logs[self.monitor])
-        if self.best is None or value > self.best:
-            self.best, self.best_epoch = value, int(epoch)
-            tmp = self.path.with_name(f".{os.getpid()}-{self.path.name}")
-            self.model.save_weights(str(tmp))
-            os.replace(tmp, self.path)
-
-
-def default_verbose() -> int:
-    """Progress bars in a terminal, one line per epoch elsewhere (notebooks, papermill, logs)."""
-    return 1 if sys.stdout.isatty() else 2
-
-
-# --- the training loop --------------------------------------------------------------------------
-
-
-def fit_run(
-    folder: str | Path,
-    build: Callable[[], keras.Model],
-    sampler: WindowSampler,
-    validation: tf.data.Dataset,
-    epochs: int,
-    monitor: str,
-    params: Mapping[str, Any],
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-    verbose: int | None = None,
-) -> tuple[keras.Model, dict[str, Any]]:
-    """Train a model in a run folder, resuming an interrupted run; load its best weights.
-
-    Args:
-        folder: the run folder.
-        build: returns the compiled model (called inside the distribution strategy's scope).
-        sampler: the training windows.
-        validation: the validation segments (labelled).
-        epochs: the maximum number of epochs.
-        monitor: the validation metric that picks the best weights and drives the schedule.
-        params: the parameter set (``seed``, ``lr_patience``, ``lr_factor``,
-            ``early_stop_patience``, ``strategy``), saved as ``params.yml``.
-        callbacks: extra Keras callbacks (called last).
-        verbose: Keras verbosity; default :func:`default_verbose`.
-
-    Returns:
-        The model with its best weights and the run's summary (also written as ``done.json``).
-    """
-    folder = Path(folder)
-    backup = folder / BACKUP_DIR
-    resuming = start_run(folder, params)
-    keras.utils.set_random_seed(params["seed"])
-    with distribution_strategy(params).scope():
-        model = build()
-    checkpoint = BestCheckpoint(folder / BEST_WEIGHTS, monitor)
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(
-        monitor, factor=params["lr_factor"], patience=params["lr_patience"], mode="max", verbose=0
-    )
-    early_stop = keras.callbacks.EarlyStopping(monitor, patience=params["early_stop_patience"], mode="max")
-    state = CallbackState(backup / CALLBACK_STATE, {"checkpoint": checkpoint, "reduce_lr": reduce_lr, "early_stop": early_stop})
-    all_callbacks = [
-        EpochSync(sampler), checkpoint, reduce_lr, early_stop,
-        keras.callbacks.CSVLogger(str(folder / LOG_FILE), append=True),
-        keras.callbacks.BackupAndRestore(str(backup)), state, *callbacks,
-    ]
-    started = time.perf_counter()
-    model.fit(
-        sampler.dataset(), validation_data=validation, epochs=epochs, callbacks=all_callbacks,
-        verbose=default_verbose() if verbose is None else verbose, shuffle=False,
-    )
-    log = read_log(folder)
-    info = {
-        "monitor": monitor,
-        "best": checkpoint.best,
-        "best_epoch": checkpoint.best_epoch,
-        "epochs_run": int(len(log)),
-        "max_epochs": int(epochs),
-        "stopped_early": bool(len(log) < epochs),
-        "resumed": resuming,
-        "seconds": round(time.perf_counter() - started, 1),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    if not (folder / BEST_WEIGHTS).is_file():
-        raise AvscError(f"{folder}: training ended without a checkpoint")
-    model.load_weights(str(folder / BEST_WEIGHTS))
-    return model, info
-
-
 # --- the steps ----------------------------------------------------------------------------------
 
 
 @dataclass
 class StepSpec:
-    """What distinguishes one training step from another."""
+    """What distinguishes one training step from another.
+
+    Attributes:
+        step: one of ``STEPS``.
+        kind: the audio feature kind (steps with audio), else None.
+        inputs: the inputs the model takes.
+        build: the uncompiled model, for training and for loading.
+        settings: ``step_settings`` (epochs, batch size, learning rate, mixup, patiences).
+        loss_outputs: the outputs with a loss (the audio-visual network's steps).
+        visual: how the visual input is read: ``features``, ``frames`` or None.
+        backbone: returns the encoder whose features ``visual: features`` reads and that the run
+            records (None: the pretrained one); called only when the step trains.
+    """
 
     step: str
     kind: str | None
     inputs: tuple[str, ...]
-    build: Callable[[], keras.Model]  # the uncompiled model, for training and for loading
-    learning_rate: float
-    epochs: int
-    batch_size: int
-    mixup_alpha: float
+    build: Callable[[], keras.Model]
+    settings: dict[str, Any]
     loss_outputs: tuple[str, ...] | None = None
-    visual: str | None = None  # "features", "frames" or None: how load_split_data reads video
+    visual: str | None = None
+    backbone: Callable[[], Backbone] | None = None
 
     @property
     def outputs(self) -> tuple[str, ...]:
         """The outputs' names: the modality of a subnetwork, the four of the fusion network."""
-        return OUTPUTS if len(self.inputs) > 1 else (self.step,)
+        return OUTPUTS if len(self.inputs) > 1 else self.inputs
 
     @property
     def monitor(self) -> str:
         return "val_late_accuracy" if self.loss_outputs else "val_accuracy"
 
 
+def _fusion_spec(params: Mapping[str, Any], kind: str, upstream: Mapping[str, Run]) -> StepSpec:
+    audio, visual = upstream.get("audio"), upstream.get("visual")
+
+    def build() -> keras.Model:
+        return build_fusion_model(params, audio and audio.model, visual and visual.model)
+
+    return StepSpec("fusion", kind, INPUT_PAIR, build, step_settings(params, "fusion"),
+                    tuple(params["fusion_loss_outputs"]), visual="features", backbone=lambda: fusion_backbone(params))
+
+
+def _finetune_spec(params: Mapping[str, Any], kind: str, upstream: Mapping[str, Run]) -> StepSpec:
+    from avsc_lib.models import fusion
+
+    fused = upstream.get("fusion")
+
+    def build() -> keras.Model:
+        if fused is None:  # loading a finished run: its file holds every weight
+            encoder = untrained_encoder(params)
+        elif params["visual_unfreeze"]:
+            encoder = tuned_encoder(params, run_dir(params, "visual_unfrozen"))
+        else:
+            encoder = pretrained_encoder(params)
+        model = build_fusion_model(params, encoder=encoder)
+        if fused is not None:
+            copy_weights(fused.model, model)
+        fusion.set_subnetworks_trainable(model, True, include_backbone=True)
+        return model
+
+    return StepSpec("finetune", kind, INPUT_PAIR, build, step_settings(params, "finetune"),
+                    tuple(params["finetune_loss_outputs"]), visual="frames", backbone=lambda: fusion_backbone(params))
+
+
+def _visual_unfrozen_spec(params: Mapping[str, Any], upstream: Mapping[str, Run]) -> StepSpec:
+    frozen = upstream.get("visual")
+
+    def build() -> keras.Model:
+        model = build_visual_frames_model(
+            params, pretrained_encoder(params) if frozen is not None else untrained_encoder(params))
+        if frozen is not None:
+            head_of(model).set_weights(frozen.model.get_weights())
+        model.get_layer("frame_features").layer.get_layer("vgg16").trainable = True  # every layer trains
+        return model
+
+    return StepSpec("visual_unfrozen", None, ("visual",), build, step_settings(params, "visual_unfrozen"),
+                    visual="frames")
+
+
 def step_spec(params: Mapping[str, Any], step: str, kind: str | None = None,
-               upstream: Mapping[str, Run] | None = None) -> StepSpec:
-    """The spec of a step; ``upstream`` runs give the weights a fusion step starts from."""
+              upstream: Mapping[str, Run] | None = None) -> StepSpec:
+    """The spec of a step; ``upstream`` runs give the weights a step starts from (none when a
+    finished run is only loaded: its weights file holds every weight)."""
     upstream = upstream or {}
+    kind = kind or params["feature_kind"]
     if step == "audio":
-        return StepSpec(step, kind or params["feature_kind"], ("audio",), lambda: build_audio_model(params),
-                        params["audio_learning_rate"], params["audio_epochs"], params["audio_batch_size"],
-                        params["audio_mixup_alpha"])
+        return StepSpec(step, kind, ("audio",), lambda: build_audio_model(params), step_settings(params, step))
     if step == "visual":
-        return StepSpec(step, None, ("visual",), lambda: build_visual_model(params),
-                        params["visual_learning_rate"], params["visual_epochs"], params["visual_batch_size"],
-                        params["visual_mixup_alpha"], visual="features")
+        return StepSpec(step, None, ("visual",), lambda: build_visual_model(params), step_settings(params, step),
+                        visual="features")
+    if step == "visual_unfrozen":
+        return _visual_unfrozen_spec(params, upstream)
     if step == "fusion":
-        audio, visual = upstream.get("audio"), upstream.get("visual")
-
-        def build() -> keras.Model:
-            return build_fusion_model(params, audio and audio.dir / BEST_WEIGHTS, visual and visual.dir / BEST_WEIGHTS)
-
-        return StepSpec(step, params["feature_kind"], INPUT_PAIR, build, params["fusion_learning_rate"],
-                        params["fusion_epochs"], params["fusion_batch_size"], params["fusion_mixup_alpha"],
-                        LOSS_OUTPUTS["fusion"], visual="features")
+        return _fusion_spec(params, kind, upstream)
     if step == "finetune":
-        from avsc_lib.models import fusion
-
-        fused = upstream.get("fusion")
-
-        def build() -> keras.Model:
-            model = build_fusion_model(params, frames=True)
-            if fused is not None:
-                copy_weights(fused.model, model)
-            fusion.set_subnetworks_trainable(model, True, include_backbone=True)
-            return model
-
-        return StepSpec(step, params["feature_kind"], INPUT_PAIR, build, params["finetune_learning_rate"],
-                        params["finetune_epochs"], params["finetune_batch_size"], 0.0,
-                        LOSS_OUTPUTS["finetune"], visual="frames")
+        return _finetune_spec(params, kind, upstream)
     raise AvscError(f"unknown training step {step!r}; valid: {', '.join(STEPS)}")
 
 
@@ -368,33 +276,40 @@ def run_step(
         train: the training split's data (default: loaded from the caches).
         val: the validation split's data (default: ``eval_split``, loaded from the caches).
         callbacks: extra Keras callbacks.
-        verbose: Keras verbosity (default :func:`default_verbose`).
+        verbose: Keras verbosity (default ``fitting.default_verbose``).
     """
     folder = run_dir(params, spec.step, spec.kind)
     if is_done(folder):
         return load_finished(spec, folder)
     audio = spec.kind if "audio" in spec.inputs else None
-    train = train or load_split_data(params, "train", audio=audio, visual=spec.visual)
-    val = val or load_split_data(params, params["eval_split"], audio=audio, visual=spec.visual)
+    backbone = spec.backbone() if spec.backbone else Backbone.pretrained(params) if spec.visual else None
+
+    def load(split: str) -> SplitData:
+        return load_split_data(params, split, audio=audio, visual=spec.visual, backbone=backbone)
+
+    train = train or load("train")
+    val = val or load(params["eval_split"])
     geometry = segment_geometry(params)
     targets = spec.outputs if len(spec.outputs) > 1 else None  # labels keyed by output
-    sampler = WindowSampler(train, spec.inputs, spec.batch_size, geometry, params["seed"], spec.mixup_alpha, targets)
+    settings = spec.settings
+    sampler = WindowSampler(train, spec.inputs, settings["batch_size"], geometry, params["seed"],
+                            settings["mixup_alpha"], targets, params["crop_range"])
     validation = segment_dataset(val, spec.inputs, EVAL_BATCH_SIZE, geometry, outputs=targets)
     model, info = fit_run(
-        folder, lambda: compile_model(spec.build(), spec.learning_rate, spec.loss_outputs), sampler, validation,
-        spec.epochs, spec.monitor, params, callbacks, verbose,
+        folder, lambda: compile_model(spec.build(), settings["learning_rate"], spec.loss_outputs), sampler,
+        validation, spec.monitor, params, settings, callbacks, verbose,
     )
     info.update({"step": spec.step, "kind": spec.kind, "train_clips": len(train), "val_clips": len(val),
                  "val_split": params["eval_split"], "loss_outputs": list(spec.loss_outputs or spec.outputs),
                  "key": run_key(params, spec.step, spec.kind)})
-    if spec.visual:
-        write_backbone(folder, params)
+    if backbone is not None:
+        write_backbone(folder, backbone.info)
     write_done(folder, info)
     return Run(spec.step, folder, model, spec.inputs, spec.outputs, spec.kind, info)
 
 
 def train_audio(params: Mapping[str, Any], kind: str | None = None, **kwargs: Any) -> Run:
-    """Step 1: the audio subnetwork from scratch (Adam, ``audio_*`` settings, mixup).
+    """Step 1: the audio subnetwork from scratch (``audio_*`` settings, mixup).
 
     Args:
         params: a loaded parameter set.
@@ -409,22 +324,41 @@ def train_visual(params: Mapping[str, Any], **kwargs: Any) -> Run:
     return run_step(params, step_spec(params, "visual"), **kwargs)
 
 
-def train_fusion(params: Mapping[str, Any], **kwargs: Any) -> Run:
-    """Step 3: the audio-visual network, both subnetworks frozen (trains them first if needed)."""
-    folder = run_dir(params, "fusion")
+def train_visual_unfrozen(params: Mapping[str, Any], **kwargs: Any) -> Run:
+    """Step 2b: the whole visual subnetwork on decoded frames, from step 2's weights
+    (``visual_unfrozen_*`` settings; trains step 2 first if needed)."""
+    folder = run_dir(params, "visual_unfrozen")
+    upstream = {} if is_done(folder) else {"visual": train_visual(params)}
+    return run_step(params, step_spec(params, "visual_unfrozen", upstream=upstream), **kwargs)
+
+
+def visual_subnetwork(params: Mapping[str, Any], **kwargs: Any) -> Run:
+    """The visual subnetwork the fusion step starts from (and Table 1's visual column): step 2b's
+    when ``visual_unfreeze`` is on, else step 2's."""
+    return train_visual_unfrozen(params, **kwargs) if params["visual_unfreeze"] else train_visual(params, **kwargs)
+
+
+def train_fusion(params: Mapping[str, Any], kind: str | None = None, **kwargs: Any) -> Run:
+    """Step 3: the audio-visual network of one audio feature kind (default ``feature_kind``),
+    both subnetworks frozen (trains them first if needed)."""
+    kind = kind or params["feature_kind"]
+    folder = run_dir(params, "fusion", kind)
     upstream = {}
     if not is_done(folder):
-        upstream = {"audio": train_audio(params, params["feature_kind"]), "visual": train_visual(params)}
-    return run_step(params, step_spec(params, "fusion", upstream=upstream), **kwargs)
+        upstream = {"audio": train_audio(params, kind), "visual": visual_subnetwork(params)}
+    return run_step(params, step_spec(params, "fusion", kind, upstream), **kwargs)
 
 
-def finetune_fusion(params: Mapping[str, Any], **kwargs: Any) -> Run:
-    """Step 4: every weight unfrozen at ``finetune_learning_rate``, on decoded frames."""
-    folder = run_dir(params, "finetune")
-    upstream = {} if is_done(folder) else {"fusion": train_fusion(params)}
-    return run_step(params, step_spec(params, "finetune", upstream=upstream), **kwargs)
+def finetune_fusion(params: Mapping[str, Any], kind: str | None = None, **kwargs: Any) -> Run:
+    """Step 4: every weight unfrozen (``finetune_*`` settings), on decoded frames."""
+    kind = kind or params["feature_kind"]
+    folder = run_dir(params, "finetune", kind)
+    upstream = {} if is_done(folder) else {"fusion": train_fusion(params, kind)}
+    return run_step(params, step_spec(params, "finetune", kind, upstream), **kwargs)
 
 
-def final_run(params: Mapping[str, Any], **kwargs: Any) -> Run:
-    """The audio-visual network the study reports: fine-tuned when ``finetune``, else step 3."""
-    return finetune_fusion(params, **kwargs) if params["finetune"] else train_fusion(params, **kwargs)
+def final_run(params: Mapping[str, Any], kind: str | None = None, **kwargs: Any) -> Run:
+    """The audio-visual network the study reports for an audio feature kind: fine-tuned when
+    ``finetune`` is on, else step 3's."""
+    train = finetune_fusion if params["finetune"] else train_fusion
+    return train(params, kind, **kwargs)

@@ -214,9 +214,13 @@ def test_kind_accuracies_and_study_metrics(tmp_path):
     labels = np.array([0, 1, 2, 3])
     fused = Evaluation("evaluate", list("abcd"), labels, {o: probs for o in ("audio", "visual", "early", "late")})
     other = Evaluation("evaluate", list("abcd"), labels, {"audio": probs[::-1].copy()})
+    visual = Evaluation("evaluate", list("abcd"), labels, {"visual": np.roll(probs, 1, axis=2)})
     params = load_params(PARAMS_DIR / "paper.yml")
-    by_kind = evaluation.kind_accuracies(params, fused, {"gammatone": fused, "logmel": other})
-    assert by_kind["logmel"]["early"] is None and by_kind["logmel"]["visual"] == by_kind["gammatone"]["visual"]
+    by_kind = evaluation.kind_accuracies({"gammatone": fused, "logmel": other}, visual, {"gammatone": fused})
+    assert by_kind["logmel"]["early"] is None and by_kind["gammatone"]["late"] == fused.metrics()["late"]["accuracy"]
+    # the visual column is the visual subnetwork on its own, in every row
+    assert by_kind["logmel"]["visual"] == by_kind["gammatone"]["visual"] == visual.metrics()["visual"]["accuracy"]
+    assert by_kind["gammatone"]["visual"] != fused.metrics()["visual"]["accuracy"]
     assert by_kind["logmel"]["audio"] == other.metrics()["audio"]["accuracy"]
     assert evaluation.feature_kinds(params) == ["gammatone", "logmel"]
     assert evaluation.feature_kinds({**params, "compare_feature_kinds": [], "feature_kind": "logmel"}) == ["logmel"]

@@ -14,6 +14,7 @@ import yaml
 from avsc_lib import frame_features as ff
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.errors import AvscError
+from avsc_lib.frame_cache import dataset_clips
 from avsc_lib.params import PARAMS_DIR, load_params
 from avsc_lib.video import read_frames
 
@@ -248,7 +249,7 @@ def test_real_frame_encoder_and_cli(params, clips, tmp_path, monkeypatch, capsys
 
 
 def test_root_without_setup_lists_its_videos(params, clips, tmp_path):
-    found = ff.dataset_clips(tmp_path, params)
+    found = dataset_clips(tmp_path, params)
     assert sorted(c.name for c in found) == sorted(c.name for c in clips)
     with pytest.raises(AvscError, match="no evaluation_setup/ and no video files"):
-        ff.dataset_clips(tmp_path / "video", params)
+        dataset_clips(tmp_path / "video", params)

@@ -54,7 +54,7 @@ def test_full_network_counts_at_224(frame_pooling):
 def test_defaults_follow_the_code(small_network):
     encoder = small_network.get_layer("frame_features").layer
     assert isinstance(encoder.get_layer("frame_pooling"), keras.layers.GlobalMaxPooling2D)
-    assert encoder.get_layer("frame_preprocessing").mode == "raw"
+    assert isinstance(encoder.get_layer("frame_preprocessing"), keras.layers.Identity)  # raw RGB
 
 
 def test_network_shares_the_head_object(small_network, head):

@@ -1,11 +1,14 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
-from avsc_lib.params import PARAMS_DIR, ParamsError, load_params, params_hash, parse_override
+from avsc_lib.params import (
+    PARAMS_DIR, ParamsError, key_notes, load_params, params_hash, parse_override, text_code_differences,
+)
 
 
-@pytest.mark.parametrize("name", ["paper.yml", "demo.yml", "smoke.yml"])
+@pytest.mark.parametrize("name", ["paper.yml", "paper-text.yml", "demo.yml", "smoke.yml"])
 def test_profiles_load(name):
     params = load_params(PARAMS_DIR / name)
     assert params["profile"] == name.removesuffix(".yml")
@@ -72,3 +75,44 @@ def test_overrides_as_text_from_papermill():
     assert params["audio_epochs"] == 5 and params["frame_pooling"] == "avg"
     with pytest.raises(ParamsError, match="expected a mapping"):
         load_params(PARAMS_DIR / "smoke.yml", "[1, 2]")
+
+
+def test_every_difference_between_text_and_code_has_a_note_in_both_profiles():
+    differences = text_code_differences()
+    assert len(differences) >= 20
+    text_notes, code_notes = key_notes(PARAMS_DIR / "paper-text.yml"), key_notes(PARAMS_DIR / "paper.yml")
+    undocumented = [key for key, _, _ in differences if not text_notes.get(key) or not code_notes.get(key)]
+    assert not undocumented, f"keys that differ without a note: {undocumented}"
+    text_keys = set(yaml.safe_load((PARAMS_DIR / "paper-text.yml").read_text())) - {"inherit", "profile"}
+    assert text_keys == {key for key, _, _ in differences}  # paper-text.yml holds differences only
+    assert all(note.startswith("§") for key, note in text_notes.items() if key in text_keys)  # cites the text
+
+
+def test_paper_profile_is_the_authors_code():
+    code, text = load_params(PARAMS_DIR / "paper.yml"), load_params(PARAMS_DIR / "paper-text.yml")
+    assert (code["visual_batch_size"], code["visual_learning_rate"], code["fusion_learning_rate"]) == (16, 1e-4, 1e-4)
+    assert code["visual_unfreeze"] and code["fusion_loss_outputs"] == ["late"] and code["finetune_epochs"] == 200
+    assert (code["crop_range"], code["schedule_monitor"], code["frame_resize"]) == ("authors", "val_loss", "cv2")
+    assert not text["visual_unfreeze"] and text["fusion_loss_outputs"] == ["early", "late"]
+    assert (text["finetune_epochs"], text["finetune_learning_rate"]) == (2, 1e-5)
+    from avsc_lib.runs import STEP_SETTINGS, STEPS
+
+    notes = key_notes(PARAMS_DIR / "paper.yml")
+    settings = [f"{step}_{name}" for step in STEPS for name in STEP_SETTINGS]
+    uncited = [key for key in settings if " cell" not in notes.get(key, "")]
+    assert not uncited, f"training settings of paper.yml without the notebook cell they come from: {uncited}"
+
+
+def test_key_notes_read_trailing_and_continued_comments(tmp_path):
+    path = tmp_path / "p.yml"
+    path.write_text('a: 1   # one\nb: "x # not a comment"  # two\n   # and more\nc: 3\n# stray\nd: [x, y] # four\n')
+    assert key_notes(path) == {"a": "one", "b": "two and more", "d": "four"}
+
+
+def test_loss_outputs_are_checked():
+    with pytest.raises(ParamsError, match="'fusion_loss_outputs': expected a list of"):
+        load_params(PARAMS_DIR / "smoke.yml", {"fusion_loss_outputs": ["middle"]})
+    with pytest.raises(ParamsError, match="'finetune_loss_outputs'"):
+        load_params(PARAMS_DIR / "smoke.yml", {"finetune_loss_outputs": []})
+    with pytest.raises(ParamsError, match="'crop_range'"):
+        load_params(PARAMS_DIR / "smoke.yml", {"crop_range": "middle"})

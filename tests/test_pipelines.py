@@ -15,11 +15,12 @@ from avsc_lib.pipelines import (
     check_lengths,
     clip_segments,
     minmax_scale,
-    mixup,
+    mix_pairs,
     one_hot,
     segment_dataset,
     segment_geometry,
     window,
+    window_starts,
 )
 
 GEOMETRY = SegmentGeometry(audio_frames=50, video_frames=5, clip_segments=10)
@@ -72,23 +73,56 @@ def test_minmax_scale_is_joint_over_all_values():
     assert not minmax_scale(np.full((2, 3), 5.0)).any()
 
 
-def test_training_windows_align_audio_and_video_seconds():
+@pytest.mark.parametrize("crop_range, last_start", [("authors", 440), ("clip", 450)])
+def test_training_windows_align_audio_and_video_seconds(crop_range, last_start):
+    # train_audiovisual.ipynb cell 20: a random video start k, audio frames 10 k .. 10 k + 49
     data = encoded_split()
-    sampler = WindowSampler(data, ("audio", "visual"), batch_size=3, geometry=GEOMETRY, seed=1)
-    for epoch in range(4):
+    sampler = WindowSampler(data, ("audio", "visual"), batch_size=3, geometry=GEOMETRY, seed=1,
+                            crop_range=crop_range)
+    starts = set()
+    for epoch in range(60):
         seen = []
         for x, y in sampler.epoch_batches(epoch):
             for a, v, label in zip(x["audio"], x["visual"], y):
                 frames = audio_frames_of(a)
                 start = frames[0]
                 np.testing.assert_array_equal(frames, np.arange(start, start + 50))
-                assert 0 <= start <= 450
+                assert start % 10 == 0
                 video = v[:, 0].astype(int)
                 np.testing.assert_array_equal(video, np.arange(start // 10, start // 10 + 5))
                 clip = int(v[0, 1])
                 assert label.argmax() == data.labels[clip] and label.sum() == 1.0
                 seen.append(clip)
+                starts.add(int(start))
         assert sorted(seen) == list(range(len(data)))  # every clip once per epoch
+    assert starts == set(range(0, last_start + 1, 10))  # the code never starts in the last second
+
+
+def test_audio_windows_start_in_the_first_frames_as_the_authors_code():
+    # train_audio.ipynb cell 18: the crop range comes from the band axis (64 - 50 = 14 starts)
+    rng = np.random.default_rng(0)
+    audio = [rng.normal(size=(64, 500, 3)).astype(np.float32) for _ in range(10)]
+    for clip, a in enumerate(audio):
+        a[0, :, 0] = np.arange(500)  # frame index, read back through the scaling below
+        a[1, :, 0] = -1000.0
+        a[2, :, 0] = 1000.0
+    data = SplitData([f"clip{i}" for i in range(10)], np.arange(10), audio)
+
+    def first_frames(crop_range: str) -> set[int]:
+        sampler = WindowSampler(data, ("audio",), 10, GEOMETRY, seed=0, crop_range=crop_range)
+        found = set()
+        for epoch in range(30):
+            for x, _ in sampler.epoch_batches(epoch):
+                found.update(np.rint((x[:, 0, 0, 0] + 1) * 1000 - 1000).astype(int).tolist())
+        return found
+
+    assert first_frames("authors") == set(range(14))
+    clip_starts = first_frames("clip")
+    assert max(clip_starts) > 300 and clip_starts <= set(range(451))
+    assert window_starts({"audio": audio[0]}, GEOMETRY, "authors") == 14
+    assert window_starts({"audio": audio[0]}, GEOMETRY, "clip") == 451
+    with pytest.raises(AvscError, match="crop range 'anywhere'"):
+        WindowSampler(data, ("audio",), 10, GEOMETRY, crop_range="anywhere")
 
 
 def test_window_at_a_given_start():
@@ -106,7 +140,7 @@ def test_windows_change_per_epoch_and_repeat_per_seed():
     data = encoded_split(n_clips=12)
 
     def starts(seed: int, epoch: int) -> list[int]:
-        sampler = WindowSampler(data, ("audio",), batch_size=4, geometry=GEOMETRY, seed=seed)
+        sampler = WindowSampler(data, ("audio",), batch_size=4, geometry=GEOMETRY, seed=seed, crop_range="clip")
         return [int(audio_frames_of(a)[0]) for x, _ in sampler.epoch_batches(epoch) for a in x]
 
     assert starts(0, 0) == starts(0, 0)
@@ -114,16 +148,18 @@ def test_windows_change_per_epoch_and_repeat_per_seed():
     assert starts(0, 0) != starts(1, 0)
 
 
-def test_visual_only_windows_cover_every_start():
+@pytest.mark.parametrize("crop_range, starts", [("authors", 45), ("clip", 46)])
+def test_visual_only_windows_cover_every_start(crop_range, starts):
+    # train_video.ipynb cell 11: tf.random.uniform(maxval=50 - 5) never draws the last start
     data = encoded_split(n_clips=10)
-    sampler = WindowSampler(data, ("visual",), batch_size=10, geometry=GEOMETRY, seed=0)
+    sampler = WindowSampler(data, ("visual",), batch_size=10, geometry=GEOMETRY, seed=0, crop_range=crop_range)
     firsts = set()
     for epoch in range(40):
         for x, _ in sampler.epoch_batches(epoch):
             assert x.shape == (10, 5, 4)
             np.testing.assert_array_equal(x[:, :, 0] - x[:, :1, 0], np.tile(np.arange(5), (10, 1)))
             firsts.update(x[:, 0, 0].astype(int).tolist())
-    assert firsts == set(range(46))
+    assert firsts == set(range(starts))
 
 
 def test_segments_are_consecutive_seconds_ten_per_clip():
@@ -167,17 +203,34 @@ def test_short_clip_is_reported_by_name():
     check_lengths(encoded_split(n_clips=2), GEOMETRY)
 
 
-def test_mixup_labels_sum_to_one_and_match_inputs():
+def test_mix_pairs_mixes_inputs_and_labels_with_one_weight_per_example():
     rng = np.random.default_rng(0)
-    y = one_hot(rng.integers(0, 10, size=64))
+    y, y2 = one_hot(rng.integers(0, 10, size=64)), one_hot(rng.integers(0, 10, size=64))
     x = {"audio": y.copy(), "visual": np.repeat(y[:, None, :], 5, axis=1)}
-    mx, my = mixup(x, y, 0.4, rng)
+    x2 = {"audio": y2.copy(), "visual": np.repeat(y2[:, None, :], 5, axis=1)}
+    lam = rng.beta(0.4, 0.4, size=64)
+    mx, my = mix_pairs(x, y, x2, y2, lam)
     np.testing.assert_allclose(my.sum(axis=1), 1.0, rtol=1e-6)
-    assert (my >= 0).all() and (my < 1).any()  # mixed, not one-hot everywhere
-    np.testing.assert_allclose(mx["audio"], my, atol=1e-6)  # the same lam and partner for x and y
+    np.testing.assert_allclose(my, lam[:, None] * y + (1 - lam[:, None]) * y2, atol=1e-6)
+    np.testing.assert_allclose(mx["audio"], my, atol=1e-6)  # the same weight for x and y
     np.testing.assert_allclose(mx["visual"][:, 3], my, atol=1e-6)
-    same_x, same_y = mixup(x, y, 0.0, rng)
-    np.testing.assert_array_equal(same_y, y)
+
+
+def test_mixup_partners_come_from_a_second_stream(monkeypatch):
+    # train_audio.ipynb cell 19: two independently shuffled and cropped streams, zipped
+    data = encoded_split(n_clips=40)
+    sampler = WindowSampler(data, ("audio", "visual"), 4, GEOMETRY, seed=0, mixup_alpha=0.4)
+    calls = []
+    batch = sampler._batch
+    monkeypatch.setattr(sampler, "_batch", lambda picks, fractions: calls.append(list(picks)) or batch(picks, fractions))
+    batches = list(sampler.epoch_batches(0))
+    assert len(batches) == 10 and len(calls) == 20
+    first, second = calls[0::2], calls[1::2]
+    assert sorted(sum(first, [])) == sorted(sum(second, [])) == list(range(40))  # each stream: every clip once
+    assert any(set(a) != set(b) for a, b in zip(first, second))  # partners are not the batch's own clips
+    for x, y in batches:
+        np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+        assert x["audio"].shape == (4, 3, 50, 2)
 
 
 def test_sampler_mixup_and_tf_dataset():

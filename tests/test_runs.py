@@ -27,13 +27,23 @@ def test_run_folders_are_keyed_by_the_parameters_that_shape_them(params):
         other = {**params, key: value}
         return {step for step in runs.STEPS if run_dir(other, step) != base[step]}
 
+    assert base["fusion"].name.startswith("fusion-gammatone-") and base["visual_unfrozen"].name.startswith("visual_unfrozen-")
     assert changed("audio_learning_rate", 0.5) == {"audio", "fusion", "finetune"}
-    assert changed("frame_size", 64) == {"visual", "fusion", "finetune"}
+    assert changed("frame_size", 64) == {"visual", "visual_unfrozen", "fusion", "finetune"}
+    assert changed("frame_resize", "ffmpeg") == {"visual", "visual_unfrozen", "fusion", "finetune"}
+    assert changed("visual_unfrozen_learning_rate", 0.5) == {"visual_unfrozen", "fusion", "finetune"}
+    assert changed("vgg16_l2", 0.0) == {"visual_unfrozen", "fusion", "finetune"}
     assert changed("fusion_epochs", 9) == {"fusion", "finetune"}
+    assert changed("fusion_loss_outputs", ["early", "late"]) == {"fusion", "finetune"}
     assert changed("finetune_learning_rate", 0.5) == {"finetune"}
     assert changed("synth_seed", 3) == set(runs.STEPS)
     assert changed("feature_kind", "logmel") == {"audio", "fusion", "finetune"}
+    assert changed("schedule_monitor", "val_accuracy") == set(runs.STEPS)
     assert changed("strategy", "mirrored") == set()  # how, not what, is trained
+    # without the unfrozen step, the fusion step starts from the frozen visual step
+    frozen = {**params, "visual_unfreeze": False}
+    assert run_dir(frozen, "fusion") != base["fusion"]
+    assert run_dir({**frozen, "visual_unfrozen_learning_rate": 0.5}, "fusion") == run_dir(frozen, "fusion")
 
 
 def test_run_folders_follow_the_data_set(params, tmp_path):

@@ -1,4 +1,5 @@
-"""Training steps: reuse of finished runs, resume, repeatability, strategies, fusion, fine-tuning."""
+"""Training steps: reuse of finished runs, resume, repeatability, strategies, and the authors'
+schedule: which layers train in each step, callback monitors, loss outputs, weight decay."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import numpy as np
 import pytest
 
 from avsc_lib import training
+from avsc_lib.fitting import compile_model, schedule_callbacks
 from avsc_lib.params import PARAMS_DIR, load_params
 from avsc_lib.pipelines import SplitData
-from avsc_lib.runs import BEST_WEIGHTS, DONE_FILE, load_run, read_log, run_dir
-from avsc_lib.training import finetune_fusion, train_audio, train_fusion, train_visual
+from avsc_lib.runs import BEST_WEIGHTS, DONE_FILE, load_run, read_log, run_dir, step_settings
+from avsc_lib.training import (
+    finetune_fusion, step_spec, train_audio, train_fusion, train_visual, train_visual_unfrozen,
+)
 
 N_BANDS = 8
+FRAME = 32
 # Keras saving a MirroredStrategy variable with numpy 2 (a library deprecation, harmless here).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")
 
@@ -37,15 +42,20 @@ def toy_split(n_clips: int, seed: int, frames: int | None = None) -> SplitData:
     return SplitData([f"clip{i}" for i in range(n_clips)], labels, audio, visual)
 
 
-@pytest.fixture
-def params(tmp_path):
+def tiny(build_dir, **extra) -> dict:
+    """The authors' settings (paper.yml) at toy sizes: every step, a few epochs."""
     overrides = {
-        "build_dir": str(tmp_path / "build"), "weights": "none", "n_bands": N_BANDS,
-        "audio_epochs": 2, "visual_epochs": 2, "fusion_epochs": 2, "finetune_epochs": 1,
-        "audio_batch_size": 8, "visual_batch_size": 8, "fusion_batch_size": 8, "finetune_batch_size": 4,
-        "frame_size": 32, "lr_patience": 1, "early_stop_patience": 5,
+        "build_dir": str(build_dir), "weights": "none", "n_bands": N_BANDS, "frame_size": FRAME,
+        "audio_epochs": 2, "visual_epochs": 2, "visual_unfrozen_epochs": 1, "fusion_epochs": 2,
+        "finetune_epochs": 1, "audio_batch_size": 8, "visual_batch_size": 8, "visual_unfrozen_batch_size": 4,
+        "fusion_batch_size": 8, "finetune_batch_size": 4, **extra,
     }
     return load_params(PARAMS_DIR / "paper.yml", overrides)
+
+
+@pytest.fixture
+def params(tmp_path):
+    return tiny(tmp_path / "build", audio_lr_patience=1, visual_lr_patience=1)
 
 
 @pytest.fixture
@@ -78,6 +88,10 @@ class EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
+def trainable_names(model: keras.Model) -> set[str]:
+    return {w.path.split("/")[0] for w in model.trainable_weights}
+
+
 def test_audio_step_writes_its_run_folder_and_is_reused(params, data, monkeypatch):
     train, val = data
     run = train_audio(params, train=train, val=val, verbose=0)
@@ -92,6 +106,7 @@ def test_audio_step_writes_its_run_folder_and_is_reused(params, data, monkeypatc
     info = json.loads((folder / DONE_FILE).read_text())
     assert info["epochs_run"] == 2 and info["step"] == "audio" and info["kind"] == "gammatone"
     assert info["best"] == pytest.approx(log["val_accuracy"].max())
+    assert info["monitor"] == "val_accuracy" and info["schedule_monitor"] == "val_loss"
     assert load_params(folder / "params.yml") == params
     assert run.outputs == ("audio",) and run.inputs == ("audio",)
 
@@ -140,39 +155,124 @@ def test_mirrored_strategy_builds_and_trains_on_cpu(params, data):
     assert run.info["epochs_run"] == 1
 
 
+# --- the switches, without training ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("monitor, watched, mode", [("val_loss", "val_loss", "min"),
+                                                    ("val_accuracy", "val_late_accuracy", "max")])
+def test_schedule_monitor_selects_what_the_plateau_and_early_stop_watch(monitor, watched, mode):
+    params = load_params(PARAMS_DIR / "smoke.yml", {"schedule_monitor": monitor})
+    reduce_lr, early_stop = schedule_callbacks("val_late_accuracy", params, step_settings(params, "fusion"))
+    assert reduce_lr.monitor == early_stop.monitor == watched
+    assert reduce_lr.mode == early_stop.mode == mode
+    assert (reduce_lr.patience, early_stop.patience) == (15, 80)  # train_audiovisual.ipynb cell 32
+
+
+def test_patience_per_step_follows_the_code_and_the_text():
+    code, text = load_params(PARAMS_DIR / "paper.yml"), load_params(PARAMS_DIR / "paper-text.yml")
+    patience = {step: (step_settings(code, step)["lr_patience"], step_settings(code, step)["early_stop_patience"])
+                for step in ("audio", "visual", "visual_unfrozen", "fusion", "finetune")}
+    assert patience == {"audio": (15, 80), "visual": (20, 40), "visual_unfrozen": (20, 40),
+                        "fusion": (15, 80), "finetune": (15, 80)}
+    assert {(step_settings(text, s)["lr_patience"], step_settings(text, s)["early_stop_patience"])
+            for s in ("audio", "visual", "fusion", "finetune")} == {(20, 50)}
+
+
+@pytest.mark.parametrize("outputs", [["late"], ["early", "late"]])
+def test_loss_outputs_select_the_trained_outputs(outputs):
+    params = load_params(PARAMS_DIR / "smoke.yml", {"fusion_loss_outputs": outputs, "visual_unfreeze": False,
+                                                    "weights": "none"})
+    spec = step_spec(params, "fusion")
+    assert spec.loss_outputs == tuple(outputs)
+    model = compile_model(spec.build(), 1e-3, spec.loss_outputs)
+    x = {"audio": np.zeros((2, 64, 50, 3), np.float32), "visual": np.zeros((2, 5, 512), np.float32)}
+    y = {name: np.eye(10, dtype=np.float32)[:2] for name in ("audio", "visual", "early", "late")}
+    assert set(model.loss) == set(outputs)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    predicted = model.predict(x, verbose=0)
+    expected = sum(float(np.mean(keras.losses.categorical_crossentropy(y[o], predicted[o]))) for o in outputs)
+    assert logs["loss"] == pytest.approx(expected, rel=1e-4)  # the loss is theirs, summed, and no other
+
+
+def test_weight_decay_of_the_visual_subnetwork(tmp_path):
+    def regularizers(params):
+        model = step_spec(params, "visual_unfrozen").build()
+        vgg = model.get_layer("frame_features").layer.get_layer("vgg16")
+        convs = [layer for layer in vgg.layers if isinstance(layer, keras.layers.Conv2D)]
+        dense = model.get_layer("visual_head").get_layer("visual_step_probs")
+        return [layer.kernel.regularizer for layer in convs], dense.kernel.regularizer
+
+    convs, dense = regularizers(tiny(tmp_path))
+    assert len(convs) == 13 and all(isinstance(r, keras.regularizers.L2) for r in convs)
+    assert [float(r.l2) for r in convs] == pytest.approx([2e-4] * 13) and float(dense.l2) == pytest.approx(1e-3)
+    model = step_spec(tiny(tmp_path), "visual_unfrozen").build()
+    assert len(model.losses) == 14  # the penalties count while VGG16 trains
+    convs, dense = regularizers(tiny(tmp_path, vgg16_l2=0.0, visual_dense_l2=0.0))
+    assert convs == [None] * 13 and dense is None
+
+
+def test_which_layers_train_in_each_step(tmp_path):
+    params = tiny(tmp_path, weights="none")
+    audio = step_spec(params, "audio").build()
+    assert all("moving" in w.path for w in audio.non_trainable_weights)  # all but BN statistics
+    head = step_spec(params, "visual").build()
+    assert trainable_names(head) == {"visual_bigru", "visual_step_probs"}
+    unfrozen = step_spec(params, "visual_unfrozen").build()
+    vgg = unfrozen.get_layer("frame_features").layer.get_layer("vgg16")
+    assert vgg.trainable and len(unfrozen.trainable_weights) == len(unfrozen.weights)  # every weight
+    frozen_params = {**params, "visual_unfreeze": False}
+    fused = step_spec(frozen_params, "fusion").build()
+    assert trainable_names(fused) == {"fusion_bigru", "early_probs", "late_probs"}
+    tuned = step_spec(frozen_params, "finetune").build()
+    assert all("moving" in w.path for w in tuned.non_trainable_weights)  # VGG16 included
+    assert tuned.get_layer("frame_features").layer.get_layer("vgg16").trainable
+
+
+# --- the steps in order, on toy data -----------------------------------------------------------
+
+
 @pytest.fixture(scope="module")
-def fused(tmp_path_factory):
-    """Steps 1 to 3 trained once on toy data for the fusion tests of this module."""
-    overrides = {
-        "build_dir": str(tmp_path_factory.mktemp("fused") / "build"), "weights": "none", "n_bands": N_BANDS,
-        "audio_epochs": 1, "visual_epochs": 1, "fusion_epochs": 2, "finetune_epochs": 1,
-        "audio_batch_size": 8, "visual_batch_size": 8, "fusion_batch_size": 8, "finetune_batch_size": 4,
-        "frame_size": 32,
-    }
-    params = load_params(PARAMS_DIR / "paper.yml", overrides)
+def chain(tmp_path_factory):
+    """Steps 1, 2, 2b and 3 trained once on toy data, as paper.yml chains them."""
+    params = tiny(tmp_path_factory.mktemp("chain") / "build")
     train, val = toy_split(10, seed=0), toy_split(2, seed=1)
+    frames_train, frames_val = toy_split(4, seed=2, frames=FRAME), toy_split(1, seed=3, frames=FRAME)
     audio = train_audio(params, train=train, val=val, verbose=0)
     visual = train_visual(params, train=train, val=val, verbose=0)
-    run = train_fusion(params, train=train, val=val, verbose=0)
-    return params, audio, visual, run
+    unfrozen = train_visual_unfrozen(params, train=frames_train, val=frames_val, verbose=0)
+    fused = train_fusion(params, train=train, val=val, verbose=0)
+    return params, audio, visual, unfrozen, fused
 
 
-def test_fusion_trains_only_the_fusion_layers(fused):
-    params, audio, visual, run = fused
-    assert run.outputs == ("audio", "visual", "early", "late")
+def test_unfrozen_visual_step_trains_vgg16_from_the_frozen_steps_head(chain):
+    params, _, visual, unfrozen, _ = chain
+    assert unfrozen.dir == run_dir(params, "visual_unfrozen") and unfrozen.outputs == ("visual",)
+    assert unfrozen.uses_frames and unfrozen.info["loss_outputs"] == ["visual"]
+    pretrained = training.pretrained_encoder(params).get_layer("vgg16").get_weights()
+    trained = unfrozen.model.get_layer("frame_features").layer.get_layer("vgg16").get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(pretrained, trained))  # VGG16 moved
+    assert json.loads((unfrozen.dir / "backbone.json").read_text())["weights"] == "random"
+
+
+def test_fusion_trains_only_the_fusion_layers_on_the_unfrozen_backbone(chain):
+    params, audio, _, unfrozen, run = chain
+    assert run.outputs == ("audio", "visual", "early", "late") and run.dir.name.startswith("fusion-gammatone-")
     log = read_log(run.dir)
     assert {"val_late_accuracy", "val_early_accuracy", "val_audio_accuracy", "val_visual_accuracy"} <= set(log.columns)
-    assert run.info["loss_outputs"] == ["early", "late"] and run.info["monitor"] == "val_late_accuracy"
-    assert json.loads((run.dir / "backbone.json").read_text())["weights"] == "random"
-    # the frozen subnetworks kept the weights of their own steps
+    assert run.info["loss_outputs"] == ["late"] and run.info["monitor"] == "val_late_accuracy"
+    assert run.info["schedule_monitor"] == "val_loss"
+    backbone = json.loads((run.dir / "backbone.json").read_text())
+    assert backbone["weights"] == "trained" and backbone["run"] == unfrozen.dir.name
+    # the frozen subnetworks kept the weights of their own steps (the head: the unfrozen step's)
     for mine, theirs in zip(run.model.get_layer("audio_subnetwork").get_weights(), audio.model.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
-    for mine, theirs in zip(run.model.get_layer("visual_head").get_weights(), visual.model.get_weights()):
+    for mine, theirs in zip(run.model.get_layer("visual_head").get_weights(),
+                            unfrozen.model.get_layer("visual_head").get_weights()):
         np.testing.assert_array_equal(mine, theirs)
 
 
-def test_a_finished_run_loads_from_its_folder_alone(fused):
-    params, _, _, run = fused
+def test_a_finished_run_loads_from_its_folder_alone(chain):
+    params, _, _, _, run = chain
     loaded, loaded_params = load_run(run.dir)
     assert loaded.step == "fusion" and loaded_params == params
     x = {"audio": np.ones((2, N_BANDS, 50, 3), np.float32), "visual": np.ones((2, 5, 512), np.float32)}
@@ -181,15 +281,18 @@ def test_a_finished_run_loads_from_its_folder_alone(fused):
         np.testing.assert_allclose(mine[name], theirs[name], atol=1e-6)
 
 
-def test_finetuning_unfreezes_everything_on_tiny_frames(fused):
-    params, _, _, run = fused
-    frames_train, frames_val = toy_split(4, seed=2, frames=32), toy_split(1, seed=3, frames=32)
+def test_finetuning_unfreezes_everything_on_tiny_frames(chain):
+    params, _, _, unfrozen, run = chain
+    frames_train, frames_val = toy_split(4, seed=2, frames=FRAME), toy_split(1, seed=3, frames=FRAME)
     tuned = finetune_fusion(params, train=frames_train, val=frames_val, verbose=0)
-    assert tuned.info["loss_outputs"] == ["audio", "visual", "early", "late"]
-    assert tuned.model.input["visual"].shape[1:] == (5, 32, 32, 3)
+    assert tuned.info["loss_outputs"] == ["late"] and tuned.dir.name.startswith("finetune-gammatone-")
+    assert tuned.model.input["visual"].shape[1:] == (5, FRAME, FRAME, 3)
     before = run.model.get_layer("audio_subnetwork").get_weights()
     after = tuned.model.get_layer("audio_subnetwork").get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))  # the audio subnetwork trained too
     assert tuned.model.get_layer("frame_features").layer.get_layer("vgg16").trainable
-    # the fusion layers started from step 3's weights
-    assert tuned.model.get_layer("late_probs").get_weights()[0].shape == run.model.get_layer("late_probs").get_weights()[0].shape
+    loaded, _ = load_run(tuned.dir)
+    frames = np.random.default_rng(5).integers(0, 255, (2, 5, FRAME, FRAME, 3)).astype(np.float32)
+    x = {"audio": np.ones((2, N_BANDS, 50, 3), np.float32), "visual": frames}
+    np.testing.assert_allclose(loaded.model.predict(x, verbose=0)["late"], tuned.model.predict(x, verbose=0)["late"],
+                               atol=1e-6)

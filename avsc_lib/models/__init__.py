@@ -16,7 +16,7 @@ from avsc_lib.models import audio, backbone, blocks, fusion, visual
 
 
 def load_model(path: str | Path):
-    """Load a saved ``.keras`` model of this package (its custom layer is registered on import)."""
+    """Load a saved ``.keras`` model of this package (the layer of ``caffe`` preprocessing is registered on import)."""
     import keras
 
     return keras.saving.load_model(str(path))

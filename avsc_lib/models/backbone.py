@@ -297,7 +297,8 @@ class FramePreprocessing(layers.Layer):
     """Frame preprocessing inside the model: uint8 or float RGB in 0-255 to the VGG16 input.
 
     ``raw``: RGB floats in 0-255, what the authors fed. ``caffe``: RGB to BGR minus the
-    ImageNet channel means, what the published weights expect.
+    ImageNet channel means, what the published weights expect. The frame encoder uses it for
+    ``caffe`` only (``raw`` is a plain ``Identity``, so a saved model needs no custom object).
     """
 
     def __init__(self, mode: str = "raw", **kwargs: Any) -> None:
@@ -319,12 +320,34 @@ class FramePreprocessing(layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def build_vgg16_base(frame_size: int = 224, weights_path: str | Path | None = None) -> keras.Model:
+def frame_preprocessing(mode: str, name: str = "frame_preprocessing") -> layers.Layer:
+    """The layer that turns RGB 0-255 frames into the VGG16 input: ``raw`` or ``caffe``."""
+    if mode == "raw":
+        return layers.Identity(name=name)
+    return FramePreprocessing(mode, name=name)
+
+
+def set_conv_l2(model: keras.Model, l2: float) -> None:
+    """Put an L2 penalty of ``l2`` on the kernel of every convolution of ``model`` (0: none).
+
+    The authors rebuilt VGG16 with ``kernel_regularizer=l2(0.0002)`` on each convolution
+    (``train_video.ipynb`` cell 22). Keras counts a penalty only while its weight trains, so it
+    acts in the unfrozen steps.
+    """
+    regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            layer.kernel_regularizer = regularizer
+            layer.kernel.regularizer = regularizer
+
+
+def build_vgg16_base(frame_size: int = 224, weights_path: str | Path | None = None, l2: float = 0.0) -> keras.Model:
     """The VGG16 convolutional base (``block1_conv1`` ... ``block5_pool``), frozen.
 
     Args:
         frame_size: height and width of the frames (at least 32).
         weights_path: a notop ``.h5`` file in Keras' layout, or None for random weights.
+        l2: L2 penalty on every convolution kernel (see :func:`set_conv_l2`).
 
     Returns:
         A frozen model named ``vgg16``: (frame_size, frame_size, 3) -> (s/32, s/32, 512).
@@ -341,6 +364,7 @@ def build_vgg16_base(frame_size: int = 224, weights_path: str | Path | None = No
             raise AvscError(
                 f"{weights_path}: not a VGG16 notop weights file in Keras' layout ({err})"
             ) from None
+    set_conv_l2(base, l2)
     base.trainable = False
     return base
 
@@ -352,6 +376,7 @@ def build_frame_encoder(
     frame_pooling: str = "max",
     preprocessing: str = "raw",
     download: bool = True,
+    l2: float = 0.0,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """The per-frame feature extractor: preprocessing -> frozen VGG16 base -> global pooling.
 
@@ -362,6 +387,7 @@ def build_frame_encoder(
         frame_pooling: ``max`` (the authors' code) or ``avg`` (the paper's text).
         preprocessing: ``raw`` (RGB 0-255, the authors') or ``caffe`` (BGR minus means).
         download: whether a missing weights file may be downloaded.
+        l2: L2 penalty on VGG16's convolution kernels (the authors': 0.0002).
 
     Returns:
         (model named ``frame_encoder`` mapping a uint8 or float RGB frame (frame_size,
@@ -371,9 +397,11 @@ def build_frame_encoder(
     if frame_pooling not in ("max", "avg"):
         raise ValueError(f"frame_pooling must be 'max' or 'avg', got {frame_pooling!r}")
     info = resolve_weights(weights, weights_dir, download=download)
-    base = build_vgg16_base(frame_size, info["path"])
+    if preprocessing not in ("raw", "caffe"):
+        raise ValueError(f"preprocessing must be 'raw' or 'caffe', got {preprocessing!r}")
+    base = build_vgg16_base(frame_size, info["path"], l2)
     frame = keras.Input((frame_size, frame_size, 3), name="frame")
-    x = FramePreprocessing(preprocessing, name="frame_preprocessing")(frame)
+    x = frame_preprocessing(preprocessing)(frame)
     x = base(x)
     pooling = layers.GlobalMaxPooling2D if frame_pooling == "max" else layers.GlobalAveragePooling2D
     features = pooling(name="frame_pooling")(x)

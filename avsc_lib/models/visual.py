@@ -22,13 +22,16 @@ GRU_UNITS = 32
 HEAD_DROPOUT = 0.5
 
 
-def build_visual_head(n_steps: int = 5, feature_dim: int = 512, num_classes: int = 10) -> keras.Model:
+def build_visual_head(n_steps: int = 5, feature_dim: int = 512, num_classes: int = 10,
+                      dense_l2: float = 0.0) -> keras.Model:
     """The trainable head of the visual subnetwork, on per-frame features.
 
     Args:
         n_steps: frames per input (5 frames = one second at 5 fps).
         feature_dim: size of one frame's feature (512 for VGG16).
         num_classes: number of scene classes.
+        dense_l2: L2 penalty on the per-step dense layer's kernel (the authors': 0.001,
+            ``train_video.ipynb`` cell 24).
 
     Returns:
         A model named ``visual_head``: (n_steps, feature_dim) -> (num_classes,). Layers
@@ -40,7 +43,8 @@ def build_visual_head(n_steps: int = 5, feature_dim: int = 512, num_classes: int
         layers.GRU(GRU_UNITS, return_sequences=True, name="gru"), name="visual_bigru"
     )(features)
     x = layers.Dropout(HEAD_DROPOUT, name="visual_dropout")(x)
-    x = layers.Dense(num_classes, activation="softmax", name="visual_step_probs")(x)
+    regularizer = keras.regularizers.L2(dense_l2) if dense_l2 > 0 else None
+    x = layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name="visual_step_probs")(x)
     probs = layers.GlobalAveragePooling1D(name="visual_average")(x)
     return keras.Model(features, probs, name="visual_head")
 
@@ -69,7 +73,7 @@ def build_visual_subnetwork(
         weights: VGG16 weights (see ``backbone.resolve_weights``); ignored with ``frame_encoder``.
         weights_dir: folder searched first for the weights file.
         frame_pooling: per-frame global pooling, ``max`` (code) or ``avg`` (paper text).
-        preprocessing: ``raw`` or ``caffe`` (see ``backbone.FramePreprocessing``).
+        preprocessing: ``raw`` or ``caffe`` (see ``backbone.frame_preprocessing``).
         head: an existing ``visual_head`` to share (for example one trained on cached
             features); None builds a new one.
         frame_encoder: an existing frame encoder to use (it carries its own weights,
