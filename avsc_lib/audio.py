@@ -130,6 +130,26 @@ def resample(signal: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray
     return np.ascontiguousarray(out[:, :n_out])
 
 
+def to_stereo(data: np.ndarray, path: str | Path) -> np.ndarray:
+    """(channels, samples) as stereo: mono duplicated, more than two channels cut to the first
+    two, each with an :class:`AudioNote` naming ``path``."""
+    if data.shape[0] == 1:
+        warnings.warn(AudioNote(f"{path}: mono audio; used as both left and right "
+                                "(the left-minus-right channel is silent)"), stacklevel=3)
+        return np.concatenate([data, data])
+    if data.shape[0] > 2:
+        warnings.warn(AudioNote(f"{path}: {data.shape[0]} channels; kept the first two"), stacklevel=3)
+        return data[:2]
+    return data
+
+
+def note_rate(rate: int, sample_rate: int, path: str | Path) -> None:
+    """An :class:`AudioNote` when a file's rate is neither the target nor the dataset's 48 kHz."""
+    if rate not in (sample_rate, DATASET_SAMPLE_RATE):
+        warnings.warn(AudioNote(f"{path}: sample rate {rate} Hz (the dataset's is "
+                                f"{DATASET_SAMPLE_RATE}); resampled to {sample_rate} Hz"), stacklevel=3)
+
+
 def load_audio(path: str | Path, sample_rate: int = 44100) -> np.ndarray:
     """Read a clip as stereo at ``sample_rate``: float64 (2, samples), full scale +-1.
 
@@ -140,16 +160,8 @@ def load_audio(path: str | Path, sample_rate: int = 44100) -> np.ndarray:
         AudioError: the file is missing, empty, truncated or unreadable (message names it).
     """
     data, rate = read_audio(path)
-    if data.shape[0] == 1:
-        warnings.warn(AudioNote(f"{path}: mono audio; used as both left and right "
-                                "(the left-minus-right channel is silent)"), stacklevel=2)
-        data = np.concatenate([data, data])
-    elif data.shape[0] > 2:
-        warnings.warn(AudioNote(f"{path}: {data.shape[0]} channels; kept the first two"), stacklevel=2)
-        data = data[:2]
-    if rate not in (sample_rate, DATASET_SAMPLE_RATE):
-        warnings.warn(AudioNote(f"{path}: sample rate {rate} Hz (the dataset's is "
-                                f"{DATASET_SAMPLE_RATE}); resampled to {sample_rate} Hz"), stacklevel=2)
+    data = to_stereo(data, path)
+    note_rate(rate, sample_rate, path)
     return resample(data, rate, sample_rate)
 
 
@@ -268,8 +280,11 @@ def logmel_spectrogram(
 # --- one clip's features ---------------------------------------------------------------------
 
 
-def frames_per_clip(params: Mapping[str, Any]) -> int:
-    """Frames of a clip's features: ``round(clip_seconds / hop_s)`` (500 for 10 s, 20 ms)."""
+def frames_per_clip(params: Mapping[str, Any]) -> int | None:
+    """Frames of a clip's features: ``round(clip_seconds / hop_s)`` (500 for 10 s, 20 ms); None
+    with ``clip_seconds: null`` (each clip as long as its file)."""
+    if params["clip_seconds"] is None:
+        return None
     return int(round(params["clip_seconds"] / params["hop_s"]))
 
 
@@ -293,24 +308,47 @@ def spectrogram(channels: np.ndarray, params: Mapping[str, Any], kind: str | Non
     raise ValueError(f"feature kind {kind!r}: expected one of {', '.join(FEATURE_KINDS)}")
 
 
+def signal_features(stereo: np.ndarray, params: Mapping[str, Any], kind: str | None = None,
+                    n_frames: int | None = None) -> tuple[np.ndarray, int]:
+    """The features of a stereo signal at ``params["sample_rate"]``: float32 (n_bands, n_frames, 3).
+
+    Args:
+        stereo: (2, samples).
+        params: feature settings.
+        kind: ``gammatone`` or ``logmel`` (default ``feature_kind``).
+        n_frames: frames to return, the missing last ones repeating the last computed one
+            (499 -> 500 for 10 s, as the authors); default ``round(duration / hop_s)``.
+
+    Returns:
+        The features and how many trailing frames were repeated.
+    """
+    if n_frames is None:
+        n_frames = int(round(stereo.shape[1] / params["sample_rate"] / params["hop_s"]))
+    features = spectrogram(audio_channels(stereo), params, kind)
+    features, padded = fit_frames(features, n_frames)
+    return features.astype(np.float32), padded
+
+
 def clip_features(path: str | Path, params: Mapping[str, Any], kind: str | None = None) -> np.ndarray:
     """A clip's features: float32 (n_bands, n_frames, 3), channels L, R, L-R, row 0 the highest band.
 
     The audio is cut to ``clip_seconds``; ``n_frames = round(clip_seconds / hop_s)`` (500 for
     10 s): the missing last frame(s) repeat the last computed one (499 -> 500 as the authors);
-    when the audio is more than one hop short, an :class:`AudioNote` says so.
+    when the audio is more than one hop short, an :class:`AudioNote` says so. With
+    ``clip_seconds: null`` (an evaluation set's clips of any length) the whole file is used.
 
     Raises:
         AudioError: an unusable file (named in the message).
     """
     rate = params["sample_rate"]
     stereo = load_audio(path, rate)
+    if params["clip_seconds"] is None:
+        return signal_features(stereo, params, kind)[0]
     n_samples = int(round(params["clip_seconds"] * rate))
     stereo = stereo[:, :n_samples]
-    features = spectrogram(audio_channels(stereo), params, kind)
-    features, padded = fit_frames(features, frames_per_clip(params))
+    features, padded = signal_features(stereo, params, kind, frames_per_clip(params))
     if stereo.shape[1] < n_samples - round(params["hop_s"] * rate):
         warnings.warn(AudioNote(
             f"{path}: audio is {stereo.shape[1] / rate:.3f} s, shorter than {params['clip_seconds']} s; "
             f"the last {padded} frames repeat the last full one"), stacklevel=2)
-    return features.astype(np.float32)
+    return features

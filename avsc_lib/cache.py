@@ -45,6 +45,7 @@ from tqdm import tqdm
 from avsc_lib.atomic import save_npy, write_text
 from avsc_lib.errors import AvscError
 from avsc_lib.params import build_path, load_params, params_hash, save_params
+from avsc_lib.progress import Progress
 from avsc_lib.synth import data_identity
 
 FORMAT_VERSION = 1  # bump when the feature code changes what the files hold
@@ -123,12 +124,14 @@ def audio_cache_dir(
     return root / f"audio-{key['kind']}-{params_hash(key)}"
 
 
-def _is_done(path: Path, shape: tuple[int, ...]) -> bool:
-    """A finished cache file: a readable ``.npy`` of the expected shape (only the header is read)."""
+def _is_done(path: Path, shape: tuple[int | None, ...]) -> bool:
+    """A finished cache file: a readable ``.npy`` of the expected shape, None matching any length
+    (only the header is read)."""
     try:
-        return np.load(path, mmap_mode="r").shape == shape
+        found = np.load(path, mmap_mode="r").shape
     except (OSError, ValueError):
         return False
+    return len(found) == len(shape) and all(want is None or want == have for want, have in zip(shape, found))
 
 
 def load_audio_features(cache_dir: str | Path, clip_name: str) -> np.ndarray:
@@ -300,6 +303,7 @@ def _run(todo: list[AudioClip], params: Mapping[str, Any], kind: str, jobs: int,
     tasks = [(c.name, c.audio_path, report.cache_dir / f"{c.name}.npy", params, kind) for c in todo]
     bar = tqdm(total=len(tasks), desc=f"{kind} features", unit="clip", disable=not progress,
                mininterval=1.0, file=sys.stderr)
+    shown = Progress(f"{kind} features", len(tasks))
 
     def record(result: tuple[str, str | None, str | None]) -> None:
         name, error, notes = result
@@ -310,6 +314,7 @@ def _run(todo: list[AudioClip], params: Mapping[str, Any], kind: str, jobs: int,
         if notes:
             report.notes[name] = notes
         bar.update()
+        shown.update()
 
     try:
         if jobs <= 1 or len(tasks) == 1:
@@ -342,8 +347,13 @@ def feature_clips(root: str | Path, params: Mapping[str, Any]) -> list:
 
 
 def root_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The parameters of a cache command: ``--params`` and ``-p`` overrides, data root ``ROOT``."""
+    """The parameters of a cache command: ``--params`` and ``-p`` overrides, data root ``ROOT``;
+    on an evaluation set every clip is as long as its files (``clip_seconds: null``)."""
+    from avsc_lib.dataset import is_evaluation_root
+
     overrides = {**(getattr(args, "overrides", None) or {}), "data_root": str(Path(args.root).resolve())}
+    if is_evaluation_root(args.root):
+        overrides["clip_seconds"] = None
     return load_params(args.params, overrides)
 
 

@@ -19,7 +19,11 @@ HANDLERS = {
     "summary": "avsc_lib.models.summary:cli_summary",
     "run": "avsc_lib.study:cli_run",
     "book": "avsc_lib.study:cli_book",
-    "predict": "avsc_lib.evaluation:cli_predict",
+    "predict": "avsc_lib.submission:cli_predict",
+    "classify": "avsc_lib.classify:cli_classify",
+    "export": "avsc_lib.export:cli_export",
+    "score": "avsc_lib.scoring:cli_score",
+    "evalset": "avsc_lib.evaluation_set:cli_evalset",
 }
 
 
@@ -68,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default=None, help="parameter file for frame settings")
     p.add_argument("-p", dest="overrides", nargs=2, action="append", metavar=("KEY", "VALUE"))
 
+    p = sub.add_parser("evalset", help="cut a labelled split into an evaluation set like the challenge's")
+    p.add_argument("source", help="a labelled data set root in the TAU layout")
+    p.add_argument("out", help="the new root (audio/, video/, evaluation_setup/fold1_test.csv)")
+    p.add_argument("--labels", required=True, help="where to write the labels (outside OUT), for avsc score")
+    p.add_argument("--split", choices=["train", "evaluate"], default="evaluate")
+    p.add_argument("--seconds", nargs=2, type=float, default=[1.0, 2.0], metavar=("MIN", "MAX"),
+                   help="range of the clips' lengths in seconds (default 1 2)")
+    p.add_argument("--seed", type=int, default=0)
+
     p = sub.add_parser("summary", help="parameters per network beside the paper's figures")
     p.add_argument("--json", action="store_true", help="print only this implementation's counts as JSON")
 
@@ -85,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", help="dataset root in the TAU layout")
     p.add_argument("--split", choices=["evaluate", "test"], default="test")
     p.add_argument("--out", default=None, help="output file (default RUN_DIR/submission_<split>.csv)")
+
+    p = sub.add_parser("classify", help="classify recordings (videos or audio files) with a trained system")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video or audio files (MP4, MOV, MKV, AVI, WAV, FLAC, ...)")
+    p.add_argument("--model", required=True,
+                   help="an export (avsc export), a run folder of the audio-visual network, or an avsc run folder")
+    p.add_argument("--out", default=None, metavar="CSV", help="write per-second probabilities of every output here")
+    p.add_argument("--plot", default=None, metavar="PNG", help="draw each file's timeline (one PNG per file)")
+
+    p = sub.add_parser("export", help="export the trained audio-visual network for use without avsc")
+    p.add_argument("run_dir", help="run folder of the audio-visual network, or an avsc run folder")
+    p.add_argument("out_dir", help="folder to write model.keras, settings.json and MODEL_CARD.md into")
+
+    p = sub.add_parser("score", help="score a submission file against labelled reference CSV")
+    p.add_argument("submission", help="submission file (filename, scene_label and the ten class columns)")
+    p.add_argument("reference", help="labelled CSV: filename (or filename_audio) and scene_label, tab-separated")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the scores as JSON")
     return parser
 
 

@@ -56,16 +56,17 @@ class Clip:
         audio_path: absolute path of the WAV file.
         video_path: absolute path of the MP4 file.
         scene: the CSV's scene label; None in the unlabelled test split.
-        city, location, segment: parsed from the name.
+        city, location, segment: parsed from the name (None for an evaluation set's clips,
+            whose names are anonymous).
     """
 
     name: str
     audio_path: Path
     video_path: Path
     scene: str | None
-    city: str
-    location: str
-    segment: str
+    city: str | None = None
+    location: str | None = None
+    segment: str | None = None
 
     @property
     def location_key(self) -> str:
@@ -100,6 +101,14 @@ def parse_name(name: str | Path) -> NameParts:
             f"clip name {stem!r} is not of the form <scene>-<city>-<location id>-<segment id>"
         )
     return NameParts(*parts)
+
+
+def is_evaluation_root(root: str | Path) -> bool:
+    """An evaluation set (the challenge's, or one like it): ``fold1_test.csv`` without the
+    labelled fold-1 lists. Its clips have any names and any length from 1 s."""
+    setup = Path(root) / SETUP_DIR
+    return (setup / "fold1_test.csv").is_file() and not any(
+        (setup / f"fold1_{split}.csv").is_file() for split in ("train", "evaluate"))
 
 
 def split_file(root: str | Path, split: str) -> Path:
@@ -160,20 +169,20 @@ def read_table(path: Path, columns: tuple[str, ...], root: Path | None = None):
 
 
 def _row_clip(root: Path, row: dict[str, str], labelled: bool) -> Clip:
-    """Build a Clip from one CSV row (raises DatasetError for a bad name or label)."""
-    parts = parse_name(row["filename_audio"])
+    """Build a Clip from one CSV row (raises DatasetError for a bad name or label).
+
+    An unlabelled row may have any name (the evaluation set's are anonymous)."""
+    try:
+        parts: tuple = tuple(parse_name(row["filename_audio"]))[1:]
+    except DatasetError:
+        if labelled:
+            raise
+        parts = (None, None, None)
     scene = row["scene_label"] if labelled else None
     if scene is not None and scene not in CLASSES:
         raise DatasetError(f"unknown scene label {scene!r}; valid: {', '.join(CLASSES)}")
-    return Clip(
-        name=Path(row["filename_audio"]).stem,
-        audio_path=root / row["filename_audio"],
-        video_path=root / row["filename_video"],
-        scene=scene,
-        city=parts.city,
-        location=parts.location,
-        segment=parts.segment,
-    )
+    return Clip(Path(row["filename_audio"]).stem, root / row["filename_audio"], root / row["filename_video"],
+                scene, *parts)
 
 
 def load_split(root: str | Path, split: str) -> list[Clip]:
@@ -213,11 +222,15 @@ def feature_clips(root: str | Path, media: str, suffixes: tuple[str, ...],
 
     Returns:
         Fold-1 train and evaluate (the test split holds the evaluate clips) without duplicates;
-        for a root without ``evaluation_setup/``, the paths of every ``<media>/`` file.
+        for an evaluation set, its test split; for a root without ``evaluation_setup/``, the
+        paths of every ``<media>/`` file.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset root is not a folder")
+    if is_evaluation_root(root):
+        chosen = load_split(root, "test")
+        return chosen[:max_clips] if max_clips else chosen
     if not (root / SETUP_DIR).is_dir():
         paths = sorted(p for p in (root / media).glob("*") if p.suffix.lower() in suffixes)
         if not paths:
@@ -349,11 +362,16 @@ def check_root(root: str | Path) -> list[Problem]:
     its columns; in each row, the clip name, the label (known, agreeing with the name and with
     ``meta.csv``), that the audio and video files exist and are not empty, duplicated rows;
     that no location spans train and evaluate; that the test list holds the evaluate clips.
-    Nothing is modified.
+    An evaluation set is checked as :func:`avsc_lib.evaluation_set.check_evaluation_root`
+    says. Nothing is modified.
     """
     root = Path(root)
     if not root.is_dir():
         return [Problem(str(root), None, "missing-file", "dataset root is not a folder")]
+    if is_evaluation_root(root):
+        from avsc_lib.evaluation_set import check_evaluation_root
+
+        return check_evaluation_root(root)
     problems: list[Problem] = []
     for folder in ("audio", "video"):
         if not (root / folder).is_dir():
@@ -388,6 +406,8 @@ def format_report(root: str | Path, problems: list[Problem], limit: int = 200) -
     """The text ``avsc check`` prints: clips per split and class, then the problems."""
     counts = split_counts(root)
     lines = [f"dataset root: {Path(root).resolve()}"]
+    if is_evaluation_root(root):
+        lines.append("an evaluation set: evaluation_setup/fold1_test.csv without labels, clips of any length from 1 s")
     splits = list(counts)
     if splits:
         lines.append(f"{'class':<20}" + "".join(f"{s:>10}" for s in splits))

@@ -12,20 +12,12 @@ of its segments'), per-class accuracy (the recall of each class) and the confusi
     per_class_<split>.csv        per-class accuracy, one column per output
     confusion_<split>_<output>.csv
 
-Submission files (:func:`write_submission`) are tab-separated with the header
-``filename scene_label airport bus ... tram`` (classes in DCASE order) and one row per 1-s
-segment. A segment's file name is ``<clip name>_<i>`` for seconds ``[i, i+1)`` of the clip,
-e.g. ``airport-lyon-1095-40158_3``: the fold-1 lists name 10-s clips, while the task scores
-1-s segments (its evaluation set shipped them as separate 1-s files), so the name says which
-clip and which second a row scores; ``rsplit("_", 1)`` recovers both.
+Submission files are written by :mod:`avsc_lib.submission`.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -38,7 +30,6 @@ from avsc_lib.classes import CLASSES, NUM_CLASSES
 from avsc_lib.errors import AvscError
 from avsc_lib.paper import ACCURACY, OUTPUTS
 
-SUBMISSION_COLUMNS: tuple[str, ...] = ("filename", "scene_label", *CLASSES)
 OUTPUT_TITLES = {"audio": "audio only", "visual": "visual only", "early": "early fusion", "late": "late fusion"}
 KIND_TITLES = {"gammatone": "gammatone", "logmel": "log-mel"}
 
@@ -197,7 +188,7 @@ def predict_segments(run: Any, data: Any, batch_size: int = 64) -> dict[str, np.
     params = load_params(run.dir / "params.yml")
     geometry = segment_geometry(params)
     dataset = segment_dataset(data, run.inputs, batch_size, geometry, labels=False)
-    predicted = run.model.predict(dataset, verbose=0)
+    predicted = scoring_model(run).predict(dataset, verbose=0)
     if not isinstance(predicted, dict):
         predicted = {run.outputs[0]: predicted}
     return {
@@ -206,9 +197,31 @@ def predict_segments(run: Any, data: Any, batch_size: int = 64) -> dict[str, np.
     }
 
 
-def _split_data(run: Any, params: Mapping[str, Any], split: str) -> Any:
-    """The split's inputs as the run takes them: its audio kind, and frames or the features of
-    the VGG16 its visual input went through."""
+def predict_clips(run: Any, data: Any, params: Mapping[str, Any], batch_size: int = 64) -> dict[str, list[np.ndarray]]:
+    """Score the whole seconds of clips of any length (``clip_seconds: null``) with a run's model.
+
+    Returns:
+        Output name -> one (seconds, classes) array per clip, in order.
+    """
+    from avsc_lib.pipelines import fetch, segment_dataset, segment_geometry, segments_in
+
+    geometry = segment_geometry(params)
+    counts = [segments_in(arrays, geometry) for i in range(len(data)) for arrays in fetch(data, [i], run.inputs)]
+    short = [name for name, count in zip(data.names, counts) if count < 1]
+    if short:
+        raise AvscError(f"{len(short)} clip(s) shorter than one 1-s segment: {', '.join(short[:5])}")
+    predicted = scoring_model(run).predict(segment_dataset(data, run.inputs, batch_size, geometry, labels=False), verbose=0)
+    if not isinstance(predicted, dict):
+        predicted = {run.outputs[0]: predicted}
+    bounds = np.cumsum([0] + counts)
+    return {name: [np.asarray(predicted[name][a:b], np.float32) for a, b in zip(bounds[:-1], bounds[1:])]
+            for name in run.outputs}
+
+
+def split_data(run: Any, params: Mapping[str, Any], split: str) -> Any:
+    """A split's inputs as a run takes them: its audio kind, and frames or the features of
+    the VGG16 its visual input went through (for the unfrozen visual step, the features of the
+    VGG16 it trained: see :func:`scoring_model`)."""
     from avsc_lib.pipelines import load_split_data
     from avsc_lib.runs import recorded_weights
 
@@ -217,12 +230,23 @@ def _split_data(run: Any, params: Mapping[str, Any], split: str) -> Any:
     if "visual" in run.inputs:
         # the backbone the run was trained on, not whatever weights=auto finds today
         params = {**params, "weights": recorded_weights(run.dir) or params["weights"]}
-        visual = "frames" if run.uses_frames else "features"
-        if run.step == "fusion":
-            from avsc_lib.training import fusion_backbone
+        visual = "frames" if run.step == "finetune" else "features"
+        if run.step in ("fusion", "visual_unfrozen"):
+            from avsc_lib.training import run_backbone, trained_backbone
 
-            backbone = fusion_backbone(params)
+            backbone = trained_backbone(run.dir, params) if run.step == "visual_unfrozen" else run_backbone(run.dir, params)
     return load_split_data(params, split, audio=audio, visual=visual, backbone=backbone)
+
+
+def scoring_model(run: Any) -> Any:
+    """The model that scores a run's inputs from :func:`split_data`: the run's own, or for the
+    unfrozen visual step its head, which on the cached features of its trained VGG16 gives what
+    the whole subnetwork gives on frames (dropout is off when scoring) at a fraction of the cost."""
+    if run.step == "visual_unfrozen":
+        from avsc_lib.training import head_of
+
+        return head_of(run.model)
+    return run.model
 
 
 def _save_predictions(path: Path, evaluation: Evaluation) -> None:
@@ -265,7 +289,7 @@ def evaluate_run(run: Any, params: Mapping[str, Any], split: str | None = None, 
     path = Path(run.dir) / f"predictions_{split}.npz"
     if save and data is None and path.is_file():
         return _load_predictions(path, split)
-    data = data if data is not None else _split_data(run, params, split)
+    data = data if data is not None else split_data(run, params, split)
     evaluation = Evaluation(split, list(data.names), data.labels, predict_segments(run, data))
     if save:
         _save_predictions(path, evaluation)
@@ -368,76 +392,3 @@ def write_study_metrics(path: str | Path, metrics: Mapping[str, Any]) -> Path:
     path = Path(path)
     write_text(path, json.dumps(metrics, indent=2, default=str) + "\n")
     return path
-
-
-# --- submission files ---------------------------------------------------------------------------
-
-
-def segment_filename(clip: str, index: int) -> str:
-    """The name of a clip's 1-s segment ``index`` in a submission file: ``<clip>_<index>``."""
-    return f"{clip}_{index}"
-
-
-def write_submission(path: str | Path, names: Sequence[str], segment_probs: np.ndarray) -> Path:
-    """Write a DCASE submission file: one tab-separated row per 1-s segment.
-
-    Args:
-        path: the file to write (atomically).
-        names: clip names.
-        segment_probs: (clips, segments, classes) probabilities, classes in DCASE order.
-
-    Returns:
-        The path written.
-    """
-    segment_probs = np.asarray(segment_probs)
-    if segment_probs.ndim != 3 or segment_probs.shape[0] != len(names) or segment_probs.shape[2] != NUM_CLASSES:
-        raise AvscError(f"{path}: expected probabilities (clips={len(names)}, segments, {NUM_CLASSES}), "
-                        f"got {segment_probs.shape}")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-            writer.writerow(SUBMISSION_COLUMNS)
-            for clip, probs in zip(names, segment_probs):
-                for i, p in enumerate(probs):
-                    writer.writerow([segment_filename(clip, i), CLASSES[int(np.argmax(p))], *(f"{v:.6g}" for v in p)])
-    return path
-
-
-def read_submission(path: str | Path) -> pd.DataFrame:
-    """Read a submission file, checking its header (AvscError naming the file otherwise)."""
-    path = Path(path)
-    try:
-        table = pd.read_csv(path, sep="\t")
-    except (OSError, pd.errors.ParserError) as err:
-        raise AvscError(f"{path}: not a readable tab-separated file: {err}") from None
-    if tuple(table.columns) != SUBMISSION_COLUMNS:
-        raise AvscError(f"{path}: header is {' '.join(table.columns)}; expected {' '.join(SUBMISSION_COLUMNS)}")
-    return table
-
-
-def final_output(outputs: Sequence[str]) -> str:
-    """The output a submission reports: late fusion when the run has it, else its only output."""
-    return "late" if "late" in outputs else outputs[0]
-
-
-def cli_predict(args: argparse.Namespace) -> int:
-    """``avsc predict RUN_DIR ROOT --split evaluate|test [--out FILE]``: write a submission file."""
-    from avsc_lib.runs import load_run
-
-    root = Path(args.root).expanduser().resolve()
-    if not root.is_dir():
-        raise AvscError(f"{root}: dataset root not found")
-    run, params = load_run(args.run_dir)
-    params = {**params, "data_root": str(root), "max_clips": None}
-    data = _split_data(run, params, args.split)
-    probs = predict_segments(run, data)
-    output = final_output(run.outputs)
-    out = Path(args.out) if args.out else Path(run.dir) / f"submission_{args.split}.csv"
-    write_submission(out, data.names, probs[output])
-    print(f"wrote {out}: {len(data) * probs[output].shape[1]} segments of {len(data)} clips ({output} output)")
-    if data.labels is not None:
-        scores = score(probs[output], data.labels)
-        print(f"accuracy {scores['accuracy']:.3f}, log loss {scores['log_loss']:.3f} over 1-s segments",
-              file=sys.stdout)
-    return 0

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from avsc_lib.errors import AvscError
 from avsc_lib.pipelines import WindowSampler
+from avsc_lib.progress import report
 from avsc_lib.runs import BACKUP_DIR, BEST_WEIGHTS, CALLBACK_STATE, LOG_FILE, CallbackState, read_log, start_run
 
 
@@ -96,6 +97,38 @@ class BestCheckpoint(keras.callbacks.Callback):
             os.replace(tmp, self.path)
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """Report each finished epoch of a training run: epoch n of N, validation scores, times.
+
+    The remaining time assumes every epoch up to the maximum runs; early stopping may end
+    sooner, so it is an upper bound.
+
+    Args:
+        task: the run's name, e.g. ``audio-gammatone``.
+        epochs: the maximum number of epochs.
+        monitor: the validation accuracy shown (``val_accuracy``, ``val_late_accuracy``).
+    """
+
+    def __init__(self, task: str, epochs: int, monitor: str = "val_accuracy"):
+        super().__init__()
+        self.task, self.epochs, self.monitor = task, int(epochs), monitor
+        self.started = time.perf_counter()
+        self.first_epoch: int | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self.first_epoch is None:  # a resumed run starts past 0
+            self.first_epoch, self.started = epoch, time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        elapsed = time.perf_counter() - self.started
+        trained = epoch + 1 - (self.first_epoch or 0)
+        remaining = elapsed / trained * (self.epochs - epoch - 1) if trained else None
+        report({"task": self.task, "done": epoch + 1, "total": self.epochs, "unit": "epoch",
+                "val_accuracy": logs.get(self.monitor), "val_loss": logs.get("val_loss"),
+                "elapsed": elapsed, "remaining": remaining, "at_most": True})
+
+
 def default_verbose() -> int:
     """Progress bars in a terminal, one line per epoch elsewhere (notebooks, papermill, logs)."""
     return 1 if sys.stdout.isatty() else 2
@@ -157,12 +190,12 @@ def fit_run(
     checkpoint = BestCheckpoint(folder / BEST_WEIGHTS, monitor)
     reduce_lr, early_stop = schedule_callbacks(monitor, params, settings)
     state = CallbackState(backup / CALLBACK_STATE, {"checkpoint": checkpoint, "reduce_lr": reduce_lr, "early_stop": early_stop})
+    epochs = settings["epochs"]
     all_callbacks = [
         EpochSync(sampler), checkpoint, reduce_lr, early_stop,
         keras.callbacks.CSVLogger(str(folder / LOG_FILE), append=True),
-        keras.callbacks.BackupAndRestore(str(backup)), state, *callbacks,
+        keras.callbacks.BackupAndRestore(str(backup)), state, EpochProgress(folder.name, epochs, monitor), *callbacks,
     ]
-    epochs = settings["epochs"]
     started = time.perf_counter()
     model.fit(
         sampler.dataset(), validation_data=validation, epochs=epochs, callbacks=all_callbacks,

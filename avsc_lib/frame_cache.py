@@ -41,8 +41,9 @@ from avsc_lib.cache import (
 )
 from avsc_lib.errors import AvscError
 from avsc_lib.params import build_path, params_hash, save_params
+from avsc_lib.progress import Progress
 from avsc_lib.synth import data_identity
-from avsc_lib.video import decode_frames
+from avsc_lib.video import decode_frames, iter_frames
 
 FORMAT_VERSION = 1
 CACHE_KEYS = ("fps", "frame_size", "frame_resize", "clip_seconds", "frame_cache_quality", "frame_cache_max_bytes")
@@ -59,9 +60,24 @@ class VideoClip(NamedTuple):
     video_path: Path
 
 
-def frames_per_clip(params: Mapping[str, Any]) -> int:
-    """Frames per clip: clip length x fps (50 for 10 s at 5 fps)."""
+def frames_per_clip(params: Mapping[str, Any]) -> int | None:
+    """Frames per clip: clip length x fps (50 for 10 s at 5 fps); None with ``clip_seconds:
+    null`` (every frame of each clip's video)."""
+    if params["clip_seconds"] is None:
+        return None
     return int(round(params["clip_seconds"] * params["fps"]))
+
+
+def decode_clip(path: str | Path, params: Mapping[str, Any], threads: int = 0) -> tuple[np.ndarray, str]:
+    """A clip's frames as the study takes them, and a note when a short video was padded: the
+    first ``clip_seconds x fps``, or with ``clip_seconds: null`` every frame of the video."""
+    n_frames = frames_per_clip(params)
+    if n_frames is None:
+        frames = np.stack(list(iter_frames(path, params["fps"], params["frame_size"], params["frame_resize"], threads)))
+        return frames, ""
+    decoded = decode_frames(path, params["fps"], params["frame_size"], n_frames, threads=threads,
+                            resize=params["frame_resize"])
+    return decoded.frames, decoded.note
 
 
 def cache_key(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,11 +187,12 @@ def load_frames(cache_dir: str | Path, clip_name: str) -> CachedFrames:
     return CachedFrames(Path(cache_dir) / f"{clip_name}.npz")
 
 
-def _is_done(path: Path, n_frames: int) -> bool:
-    """A finished cache file: readable, with ``n_frames`` frames (atomic writes: present means whole)."""
+def _is_done(path: Path, n_frames: int | None) -> bool:
+    """A finished cache file: readable, with ``n_frames`` frames, any number for None (atomic
+    writes: present means whole)."""
     try:
         with np.load(path) as saved:
-            return len(saved["offsets"]) == n_frames + 1
+            return n_frames is None or len(saved["offsets"]) == n_frames + 1
     except (OSError, ValueError, KeyError):
         return False
 
@@ -228,14 +245,14 @@ def extract_frames(
     workers = max(1, workers or params.get("feature_jobs", 1))
 
     def work(clip: VideoClip) -> str:
-        decoded = decode_frames(clip.video_path, params["fps"], params["frame_size"], n_frames,
-                                threads=1 if workers > 1 else 0, resize=params["frame_resize"])
-        write_clip(cache_dir / f"{clip.name}.npz", decoded.frames, params["frame_cache_quality"],
+        frames, note = decode_clip(clip.video_path, params, threads=1 if workers > 1 else 0)
+        write_clip(cache_dir / f"{clip.name}.npz", frames, params["frame_cache_quality"],
                    params["frame_cache_max_bytes"])
-        return decoded.note
+        return note
 
     bar = tqdm(total=len(todo), desc="decoded frames", unit="clip", disable=not progress,
                mininterval=1.0, file=sys.stderr)
+    shown = Progress("decoded frames", len(todo))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         try:
             for clip, future in prefetch(pool, todo, work, depth=2 * workers):
@@ -250,6 +267,7 @@ def extract_frames(
                     if note:
                         report.notes[clip.name] = note
                 bar.update()
+                shown.update()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()

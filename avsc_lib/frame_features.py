@@ -41,10 +41,10 @@ from avsc_lib.cache import (  # shared with the audio cache
     ExtractionReport, failed_file, prefetch, report_status, root_params, select_shard, write_failures,
 )
 from avsc_lib.errors import AvscError
-from avsc_lib.frame_cache import dataset_clips, frames_per_clip, load_frames
+from avsc_lib.frame_cache import dataset_clips, decode_clip, frames_per_clip, load_frames
 from avsc_lib.params import build_path, params_hash, save_params
+from avsc_lib.progress import Progress
 from avsc_lib.synth import data_identity
-from avsc_lib.video import decode_frames
 
 FORMAT_VERSION = 1  # bump when the code changes what the files hold (e.g. the frame scaling)
 # Parameters that shape the cached features, besides the backbone weights' identity.
@@ -115,14 +115,16 @@ def _write_description(cache_dir: Path, params: Mapping[str, Any], info: Mapping
         write_text(cache_dir / BACKBONE_FILE, json.dumps(dict(info), indent=2, default=str) + "\n")
 
 
-def _is_done(path: Path, n_frames: int) -> bool:
-    """True when ``path`` holds a complete feature file (atomic writes: present means whole)."""
+def _is_done(path: Path, n_frames: int | None) -> bool:
+    """True when ``path`` holds a complete feature file of ``n_frames`` frames, any number for
+    None (atomic writes: present means whole)."""
     if not path.is_file():
         return False
     try:
-        return np.load(path, mmap_mode="r").shape[0] == n_frames
+        found = np.load(path, mmap_mode="r").shape[0]
     except (OSError, ValueError):
         return False
+    return n_frames is None or found == n_frames
 
 
 def load_frame_features(cache_dir: str | Path, clip_name: str) -> np.ndarray:
@@ -260,12 +262,11 @@ def extract_frame_features(
     def decode(clip) -> tuple[np.ndarray, str]:
         if frame_cache is not None:
             return np.asarray(load_frames(frame_cache, clip.name)), ""
-        decoded = decode_frames(clip.video_path, params["fps"], params["frame_size"], n_frames,
-                                threads=1 if workers > 1 else 0, resize=params["frame_resize"])
-        return decoded.frames, decoded.note
+        return decode_clip(clip.video_path, params, threads=1 if workers > 1 else 0)
 
     bar = tqdm(total=len(todo), desc="frame features", unit="clip", disable=not progress,
                mininterval=1.0, file=sys.stderr)
+    shown = Progress("frame features", len(todo))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         try:
             for clip, future in prefetch(pool, todo, decode, depth=2 * workers):
@@ -284,6 +285,7 @@ def extract_frame_features(
                     if note:
                         report.notes[clip.name] = note
                 bar.update()
+                shown.update()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()

@@ -36,6 +36,7 @@ NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
     "synth_profile": (str,),
     "max_clips": (int,),
     "weights_dir": (str,),
+    "clip_seconds": (float, int),  # null: every clip as long as its files (an evaluation set)
 }
 
 # Keys restricted to a set of values.

@@ -76,10 +76,11 @@ class SegmentGeometry:
 
 
 def segment_geometry(params: Mapping[str, Any]) -> SegmentGeometry:
-    """The segment geometry of a parameter set (segment_seconds, hop_s, fps, clip_seconds)."""
+    """The segment geometry of a parameter set (segment_seconds, hop_s, fps, clip_seconds);
+    ``clip_segments`` is None with ``clip_seconds: null`` (each clip as long as its files)."""
     audio_frames = round(params["segment_seconds"] / params["hop_s"])
     video_frames = round(params["segment_seconds"] * params["fps"])
-    segments = round(params["clip_seconds"] / params["segment_seconds"])
+    segments = None if params["clip_seconds"] is None else round(params["clip_seconds"] / params["segment_seconds"])
     if video_frames < 1 or audio_frames % video_frames:
         raise AvscError(
             f"segment of {params['segment_seconds']} s: {audio_frames} audio frames are not a "
@@ -159,14 +160,16 @@ def _check_length(name: str, n_have: int, n_need: int, clip: str) -> None:
 
 
 def check_lengths(data: SplitData, geometry: SegmentGeometry) -> None:
-    """Raise AvscError naming the first clip too short for ``geometry.clip_segments`` segments."""
+    """Raise AvscError naming the first clip too short for ``geometry.clip_segments`` segments
+    (with clips as long as their files, for one segment)."""
+    needed = geometry.clip_segments or 1
     for index in range(len(data)):
         if data.audio is not None:
             n = data.audio[index].shape[1]
-            _check_length("audio", n, geometry.clip_segments * geometry.audio_frames, data.names[index])
+            _check_length("audio", n, needed * geometry.audio_frames, data.names[index])
         if data.visual is not None:
             n = data.visual[index].shape[0]
-            _check_length("video", n, geometry.clip_segments * geometry.video_frames, data.names[index])
+            _check_length("video", n, needed * geometry.video_frames, data.names[index])
 
 
 def _cut(
@@ -233,11 +236,25 @@ def _random_cut(
     return _cut(arrays, clip, geometry, start, None)
 
 
+def segments_in(arrays: Mapping[str, np.ndarray], geometry: SegmentGeometry) -> int:
+    """How many consecutive 1-s segments a clip holds: ``clip_segments``, or with clips as long
+    as their files (``clip_segments`` None) the whole seconds every input has."""
+    if geometry.clip_segments is not None:
+        return geometry.clip_segments
+    counts = []
+    if "audio" in arrays:
+        counts.append(arrays["audio"].shape[1] // geometry.audio_frames)
+    if "visual" in arrays:
+        counts.append(arrays["visual"].shape[0] // geometry.video_frames)
+    return min(counts)
+
+
 def _segments(arrays: Mapping[str, np.ndarray], clip: str, geometry: SegmentGeometry) -> dict[str, np.ndarray]:
-    segments = [
-        _cut(arrays, clip, geometry, s * geometry.audio_frames, s * geometry.video_frames)
-        for s in range(geometry.clip_segments)
-    ]
+    count = segments_in(arrays, geometry)
+    if count < 1:
+        raise AvscError(f"clip {clip}: shorter than one segment of {geometry.audio_frames} audio / "
+                        f"{geometry.video_frames} video frames")
+    segments = [_cut(arrays, clip, geometry, s * geometry.audio_frames, s * geometry.video_frames) for s in range(count)]
     return {name: np.stack([seg[name] for seg in segments]) for name in arrays}
 
 
@@ -403,7 +420,8 @@ def segment_dataset(
     """Every clip's consecutive 1-s segments, clip by clip, in order (for validation and scoring).
 
     Segment ``s`` of clip ``i`` is element ``i * clip_segments + s``, so predictions reshape to
-    ``(n_clips, clip_segments, classes)``.
+    ``(n_clips, clip_segments, classes)``; with clips as long as their files (``clip_segments``
+    None) each clip gives its whole seconds (:func:`segments_in`), one after the other.
 
     Args:
         data: the split.
@@ -425,11 +443,13 @@ def segment_dataset(
                 x = _segments(arrays, data.names[index], geometry)
                 y = None
                 if labels:
-                    y = np.repeat(one_hot(data.labels[index : index + 1]), geometry.clip_segments, axis=0)  # type: ignore[index]
+                    y = np.repeat(one_hot(data.labels[index : index + 1]), len(next(iter(x.values()))), axis=0)  # type: ignore[index]
                 yield _structure(x, y, outputs)
 
     signature = _signature(data, inputs, geometry, labels, outputs)
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature).unbatch().batch(batch_size)
+    if geometry.clip_segments is None:
+        return ds.prefetch(2)
     n_batches = -(-len(data) * geometry.clip_segments // batch_size)
     return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 

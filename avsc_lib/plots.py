@@ -418,3 +418,41 @@ def confusion_matrices(matrices: Mapping[str, object], title: str | None = None)
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def timeline(probs: np.ndarray, title: str | None = None, top: int = 3) -> Figure:
+    """A file's per-second probabilities: one line per class, the ``top`` classes over the file
+    drawn strong and labelled at their highest second.
+
+    Args:
+        probs: (seconds, classes) probabilities, classes in DCASE order.
+        title: an optional figure title.
+        top: how many classes to label.
+    """
+    from avsc_lib.classes import CLASSES
+
+    probs = np.asarray(probs)
+    seconds = np.arange(len(probs)) + 0.5  # the middle of each second
+    best = np.argsort(probs.mean(axis=0))[::-1][:top]
+    fig, ax = plt.subplots(figsize=(9, 3.0))
+    colors = plt.get_cmap("tab10")
+    for index, name in enumerate(CLASSES):
+        strong = index in best
+        ax.plot(seconds, probs[:, index], color=colors(index), lw=2.0 if strong else 0.8,
+                alpha=1.0 if strong else 0.35, marker="o" if len(probs) < 40 and strong else None, ms=3,
+                label=f"{name} ({probs[:, index].mean():.2f})" if strong else None)
+        if strong:
+            peak = int(np.argmax(probs[:, index]))
+            ax.annotate(name, (seconds[peak], probs[peak, index]), textcoords="offset points", xytext=(0, 5),
+                        ha="center", fontsize=8, color=colors(index))
+    ax.set_xlim(0, max(len(probs), 1))
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="mean over the file",
+              title_fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

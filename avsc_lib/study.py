@@ -24,6 +24,7 @@ import yaml
 from avsc_lib.atomic import write_text
 from avsc_lib.errors import AvscError
 from avsc_lib.params import PROJECT_ROOT, build_path, load_params, save_params
+from avsc_lib.progress import Monitor
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 BOOK_DIR = PROJECT_ROOT / "book"
@@ -32,6 +33,8 @@ KERNEL_NAME = "python3"
 LAST_RUN_FILE = "last_run"  # below the build folder: the path of the last run folder
 RUN_PARAMS_FILE = "params.yml"  # in a run folder: the parameters the run was given, resolved
 RUN_LOG_FILE = "run.json"  # in a run folder: what ran, when, and how long it took
+RUN_TEXT_LOG = "run.log"  # in a run folder: the notebooks and the progress inside them, line by line
+PROGRESS_FILE = "progress.json"  # in a run folder: the latest progress a notebook reported
 HIDDEN_CELL_TAGS = ("injected-parameters", "parameters")
 
 
@@ -137,22 +140,32 @@ def run_study(
     save_params(params, run_dir / RUN_PARAMS_FILE)
     parameters = {"params_file": str(params_file), "overrides": overrides, "output_dir": str(run_dir)}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernels inherit it: quieter outputs
-    log(f"avsc run: {len(notebooks)} notebook(s), parameters {params_file.name}"
+    text_log = run_dir / RUN_TEXT_LOG
+    text_log.unlink(missing_ok=True)
+
+    def say(line: str) -> None:
+        log(line)
+        with open(text_log, "a") as handle:
+            handle.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+    say(f"avsc run: {len(notebooks)} notebook(s), parameters {params_file.name}"
         + (f" {overrides}" if overrides else "") + f", into {run_dir}")
     record = {"params_file": str(params_file), "overrides": overrides, "notebooks": []}
     started = time.perf_counter()
-    for i, notebook in enumerate(notebooks, 1):
-        executed = run_dir / notebook.name
-        log(f"[{i}/{len(notebooks)}] {notebook.name} ...")
-        t0 = time.perf_counter()
-        execute_notebook(notebook, executed, parameters)
-        seconds = time.perf_counter() - t0
-        record["notebooks"].append({"name": notebook.name, "seconds": round(seconds, 1)})
-        log(f"[{i}/{len(notebooks)}] {notebook.name} done in {seconds:.1f} s")
+    with Monitor(run_dir / PROGRESS_FILE, text_log) as monitor:
+        for i, notebook in enumerate(notebooks, 1):
+            executed = run_dir / notebook.name
+            say(f"[{i}/{len(notebooks)}] {notebook.name} ...")
+            t0 = time.perf_counter()
+            execute_notebook(notebook, executed, parameters)
+            seconds = time.perf_counter() - t0
+            record["notebooks"].append({"name": notebook.name, "seconds": round(seconds, 1)})
+            monitor.clear()
+            say(f"[{i}/{len(notebooks)}] {notebook.name} done in {seconds:.1f} s")
     record["seconds"] = round(time.perf_counter() - started, 1)
     write_text(run_dir / RUN_LOG_FILE, json.dumps(record, indent=2))
     write_text(last_run_pointer(params), str(run_dir) + "\n")
-    log(f"avsc run: finished in {record['seconds']:.1f} s; executed notebooks in {run_dir}")
+    say(f"avsc run: finished in {record['seconds']:.1f} s; executed notebooks in {run_dir}")
     return run_dir
 
 

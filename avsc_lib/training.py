@@ -98,15 +98,36 @@ def fusion_backbone(params: Mapping[str, Any]) -> Backbone:
     pretrained one."""
     if not params["visual_unfreeze"]:
         return Backbone.pretrained(params)
+    return trained_backbone(run_dir(params, "visual_unfrozen"), params)
+
+
+def trained_backbone(folder: str | Path, params: Mapping[str, Any]) -> Backbone:
+    """The VGG16 that the finished unfrozen visual step in ``folder`` trained, keyed by the
+    sha256 of its weights file; its features come from the frames it was trained on."""
     from avsc_lib.models.backbone import file_checksums
 
-    folder = run_dir(params, "visual_unfrozen")
+    folder = Path(folder)
     if not is_done(folder):
         raise AvscError(f"{folder}: the unfrozen visual step has not finished (train_visual_unfrozen)")
     base = json.loads((folder / BACKBONE_FILE).read_text()) if (folder / BACKBONE_FILE).is_file() else None
     info = {"weights": "trained", "run": folder.name, "path": str(folder / BEST_WEIGHTS),
             "sha256": file_checksums(folder / BEST_WEIGHTS)[1], "base": base}
     return Backbone(info, build=lambda: tuned_encoder(params, folder), from_frame_cache=True)
+
+
+def run_backbone(folder: str | Path, params: Mapping[str, Any]) -> Backbone:
+    """The VGG16 whose features a finished run read, as its ``backbone.json`` records it (a
+    trained one is rebuilt from the run folder it names, wherever ``params`` now point)."""
+    path = Path(folder) / BACKBONE_FILE
+    if not path.is_file():
+        return Backbone.pretrained(params)
+    info = json.loads(path.read_text())
+    if info.get("weights") != "trained":
+        return Backbone(info)
+    trained = Path(info["path"]).parent
+    if not is_done(trained):
+        raise AvscError(f"{path}: the VGG16 of this run was trained in {trained}, which is not there")
+    return trained_backbone(trained, params)
 
 
 def head_of(model: keras.Model) -> keras.Model:

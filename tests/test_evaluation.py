@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from avsc_lib import evaluation, runs
+from avsc_lib import evaluation, runs, submission
 from avsc_lib.classes import CLASSES
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.errors import AvscError
@@ -23,10 +23,9 @@ from avsc_lib.evaluation import (
     evaluate_run,
     log_loss,
     per_class_accuracy,
-    read_submission,
     score,
-    write_submission,
 )
+from avsc_lib.submission import read_submission, write_submission
 from avsc_lib.params import PARAMS_DIR, load_params, save_params
 from avsc_lib.pipelines import SplitData
 from avsc_lib.runs import Run
@@ -137,7 +136,7 @@ def tiny_split(n_clips: int, labelled: bool = True) -> SplitData:
 def test_evaluate_run_scores_segments_and_saves_results(tmp_path, monkeypatch):
     run, params = tiny_run(tmp_path)
     data = tiny_split(3)
-    monkeypatch.setattr(evaluation, "_split_data", lambda *args: data)
+    monkeypatch.setattr(evaluation, "split_data", lambda *args: data)
     result = evaluate_run(run, params, "evaluate")
     assert result.outputs == ("audio",) and result.probs["audio"].shape == (3, 10, 10)
     expected = run.model.predict(np.stack([evaluation_input(data, 0, s) for s in range(10)]), verbose=0)
@@ -151,7 +150,7 @@ def test_evaluate_run_scores_segments_and_saves_results(tmp_path, monkeypatch):
     assert list(result.per_class().index) == list(CLASSES)
     assert result.confusion("audio").to_numpy().sum() == 30
 
-    monkeypatch.setattr(evaluation, "_split_data", lambda *args: pytest.fail("saved predictions are reused"))
+    monkeypatch.setattr(evaluation, "split_data", lambda *args: pytest.fail("saved predictions are reused"))
     again = evaluate_run(run, params, "evaluate")
     np.testing.assert_array_equal(again.probs["audio"], result.probs["audio"])
     assert again.names == result.names and (again.labels == result.labels).all()
@@ -173,6 +172,7 @@ def test_unlabelled_split_has_predictions_but_no_scores(tmp_path):
 
 def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
     run, params = tiny_run(tmp_path)
+    (run.dir / "done.json").write_text("{}")  # a finished run folder (load_run is replaced below)
     root = tmp_path / "root"
     root.mkdir()
     monkeypatch.setattr(runs, "load_run", lambda folder: (run, params))
@@ -182,7 +182,7 @@ def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
         seen.update(root=params_["data_root"], split=split)
         return tiny_split(4, labelled=split != "test")
 
-    monkeypatch.setattr(evaluation, "_split_data", fake_split)
+    monkeypatch.setattr(submission, "split_data", fake_split)
     assert avsc_main(["predict", str(run.dir), str(root), "--split", "test"]) == 0
     table = read_submission(run.dir / "submission_test.csv")
     assert len(table) == 40 and seen == {"root": str(root), "split": "test"}
@@ -198,7 +198,7 @@ def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
 def test_predict_names_a_folder_that_is_not_a_run(tmp_path, capsys):
     (tmp_path / "root").mkdir()
     assert avsc_main(["predict", str(tmp_path), str(tmp_path / "root")]) == 2
-    assert "not a finished training run" in capsys.readouterr().err
+    assert "not a run folder of the audio-visual network, an `avsc run` folder" in capsys.readouterr().err
 
 
 def test_evaluation_tables_from_predictions():

@@ -113,13 +113,13 @@ def test_features_written_then_reused_without_encoder_calls(params, clips):
 
 def test_decoding_runs_in_background_threads(params, clips, monkeypatch):
     threads = []
-    decode = ff.decode_frames
+    decode = ff.decode_clip
 
     def recording_decode(*args, **kwargs):
         threads.append(threading.current_thread().name)
         return decode(*args, **kwargs)
 
-    monkeypatch.setattr(ff, "decode_frames", recording_decode)
+    monkeypatch.setattr(ff, "decode_clip", recording_decode)
     ff.extract_frame_features(clips, params, CountingEncoder(), INFO, progress=False)
     assert len(threads) == 3 and all(name.startswith("decode") for name in threads)
     assert threading.current_thread().name not in threads

@@ -111,3 +111,16 @@ def test_smoke_run_writes_metrics_for_the_four_outputs(smoke_run):
                  if isinstance(c, dict) and isinstance(c.get(output), dict))
         assert 0.0 <= m["accuracy"] <= 1.0
         assert m["log_loss"] >= 0.0
+
+
+@pytest.mark.slow
+def test_smoke_run_logs_progress_of_every_training_step(smoke_run):
+    log = (smoke_run / study.RUN_TEXT_LOG).read_text()
+    for step in ("audio-gammatone", "audio-logmel", "visual", "visual_unfrozen", "fusion-gammatone", "fusion-logmel"):
+        assert f" {step}-" in log and "epoch 1 of" in log, step
+    assert "05_evaluation.ipynb done in" in log and "gammatone features: clip" in log
+    assert "val accuracy" in log and "elapsed" in log
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    table1 = metrics["accuracy_by_kind"]
+    assert set(table1) == {"gammatone", "logmel"}
+    assert all(value is not None for row in table1.values() for value in row.values())  # no empty cell

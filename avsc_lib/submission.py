@@ -1,0 +1,138 @@
+"""DCASE submission files, and ``avsc predict`` that writes them.
+
+Submission files are tab-separated with the header ``filename scene_label airport bus ... tram``
+(classes in DCASE order). On the development set there is one row per 1-s segment
+(:func:`write_submission`): a segment's file name is ``<clip name>_<i>`` for seconds
+``[i, i+1)`` of the clip, e.g. ``airport-lyon-1095-40158_3``: the fold-1 lists name 10-s clips,
+while the task scores 1-s segments, so the name says which clip and which second a row scores;
+``rsplit("_", 1)`` recovers both. On an evaluation set, whose clips are short and anonymous,
+there is one row per clip named by its file stem (:func:`write_clip_submission`), its
+probabilities the mean over the clip's whole seconds. ``avsc score`` (:mod:`avsc_lib.scoring`)
+scores either against labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from avsc_lib.atomic import atomic_path
+from avsc_lib.classes import CLASSES, NUM_CLASSES
+from avsc_lib.errors import AvscError
+from avsc_lib.evaluation import predict_clips, predict_segments, score, split_data
+
+SUBMISSION_COLUMNS: tuple[str, ...] = ("filename", "scene_label", *CLASSES)
+
+
+def segment_filename(clip: str, index: int) -> str:
+    """The name of a clip's 1-s segment ``index`` in a submission file: ``<clip>_<index>``."""
+    return f"{clip}_{index}"
+
+
+def write_submission(path: str | Path, names: Sequence[str], segment_probs: np.ndarray) -> Path:
+    """Write a DCASE submission file: one tab-separated row per 1-s segment.
+
+    Args:
+        path: the file to write (atomically).
+        names: clip names.
+        segment_probs: (clips, segments, classes) probabilities, classes in DCASE order.
+
+    Returns:
+        The path written.
+    """
+    segment_probs = np.asarray(segment_probs)
+    if segment_probs.ndim != 3 or segment_probs.shape[0] != len(names) or segment_probs.shape[2] != NUM_CLASSES:
+        raise AvscError(f"{path}: expected probabilities (clips={len(names)}, segments, {NUM_CLASSES}), "
+                        f"got {segment_probs.shape}")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(SUBMISSION_COLUMNS)
+            for clip, probs in zip(names, segment_probs):
+                for i, p in enumerate(probs):
+                    writer.writerow([segment_filename(clip, i), CLASSES[int(np.argmax(p))], *(f"{v:.6g}" for v in p)])
+    return path
+
+
+def write_clip_submission(path: str | Path, names: Sequence[str], clip_probs: Sequence[np.ndarray]) -> Path:
+    """Write an evaluation-set submission: one tab-separated row per clip, its probabilities the
+    mean over its seconds (the challenge's format for its evaluation set's clips).
+
+    Args:
+        path: the file to write (atomically).
+        names: clip names (the file stems).
+        clip_probs: per clip, (seconds, classes) probabilities in DCASE order.
+    """
+    if len(names) != len(clip_probs):
+        raise AvscError(f"{path}: {len(names)} clips but {len(clip_probs)} probability arrays")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(SUBMISSION_COLUMNS)
+            for clip, probs in zip(names, clip_probs):
+                mean = np.asarray(probs, np.float64).mean(axis=0)
+                writer.writerow([clip, CLASSES[int(np.argmax(mean))], *(f"{v:.6g}" for v in mean)])
+    return path
+
+
+def read_submission(path: str | Path) -> pd.DataFrame:
+    """Read a submission file, checking its header (AvscError naming the file otherwise)."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep="\t")
+    except (OSError, pd.errors.ParserError) as err:
+        raise AvscError(f"{path}: not a readable tab-separated file: {err}") from None
+    if tuple(table.columns) != SUBMISSION_COLUMNS:
+        raise AvscError(f"{path}: header is {' '.join(table.columns)}; expected {' '.join(SUBMISSION_COLUMNS)}")
+    return table
+
+
+def final_output(outputs: Sequence[str]) -> str:
+    """The output a submission reports: late fusion when the run has it, else its only output."""
+    return "late" if "late" in outputs else outputs[0]
+
+
+def cli_predict(args: argparse.Namespace) -> int:
+    """``avsc predict RUN_DIR ROOT --split evaluate|test [--out FILE]``: write a submission file.
+
+    On a development root, one row per 1-s segment (``<clip>_<i>``); on an evaluation set
+    (``dataset.is_evaluation_root``), whose clips are as long as their files, one row per clip.
+    """
+    from avsc_lib.dataset import is_evaluation_root
+    from avsc_lib.export import resolve_run
+    from avsc_lib.runs import load_run
+
+    root = Path(args.root).expanduser().resolve()
+    if not root.is_dir():
+        raise AvscError(f"{root}: dataset root not found")
+    run, params = load_run(resolve_run(args.run_dir))
+    params = {**params, "data_root": str(root), "max_clips": None}
+    evaluation_set = is_evaluation_root(root)
+    if evaluation_set:
+        if args.split != "test":
+            raise AvscError(f"{root}: an evaluation set has only the test split (fold1_test.csv)")
+        params["clip_seconds"] = None
+    data = split_data(run, params, args.split)
+    output = final_output(run.outputs)
+    out = Path(args.out) if args.out else Path(run.dir) / f"submission_{args.split}.csv"
+    if evaluation_set:
+        probs = predict_clips(run, data, params)[output]
+        write_clip_submission(out, data.names, probs)
+        print(f"wrote {out}: {len(data)} clips, one row each ({output} output, {sum(map(len, probs))} seconds)")
+        return 0
+    probs = predict_segments(run, data)
+    write_submission(out, data.names, probs[output])
+    print(f"wrote {out}: {len(data) * probs[output].shape[1]} segments of {len(data)} clips ({output} output)")
+    if data.labels is not None:
+        scores = score(probs[output], data.labels)
+        print(f"accuracy {scores['accuracy']:.3f}, log loss {scores['log_loss']:.3f} over 1-s segments",
+              file=sys.stdout)
+    return 0
