@@ -210,7 +210,8 @@ def predict_clips(run: Any, data: Any, params: Mapping[str, Any], batch_size: in
     short = [name for name, count in zip(data.names, counts) if count < 1]
     if short:
         raise AvscError(f"{len(short)} clip(s) shorter than one 1-s segment: {', '.join(short[:5])}")
-    predicted = scoring_model(run).predict(segment_dataset(data, run.inputs, batch_size, geometry, labels=False), verbose=0)
+    dataset = segment_dataset(data, run.inputs, batch_size, geometry, labels=False, total_segments=sum(counts))
+    predicted = scoring_model(run).predict(dataset, verbose=0)
     if not isinstance(predicted, dict):
         predicted = {run.outputs[0]: predicted}
     bounds = np.cumsum([0] + counts)

@@ -416,6 +416,7 @@ def segment_dataset(
     geometry: SegmentGeometry = SegmentGeometry(),
     labels: bool = True,
     outputs: Sequence[str] | None = None,
+    total_segments: int | None = None,
 ) -> tf.data.Dataset:
     """Every clip's consecutive 1-s segments, clip by clip, in order (for validation and scoring).
 
@@ -430,6 +431,8 @@ def segment_dataset(
         geometry: the segment geometry.
         labels: yield ``(x, y)`` (each segment labelled with its clip's class) instead of ``(x,)``.
         outputs: when given, the labels are repeated as a dict ``{output: y}``.
+        total_segments: the number of segments of clips as long as their files, when known
+            (:func:`segments_in`), so that the pipeline knows its length.
     """
     if labels and data.labels is None:
         raise AvscError("this split has no labels; use labels=False")
@@ -448,9 +451,10 @@ def segment_dataset(
 
     signature = _signature(data, inputs, geometry, labels, outputs)
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature).unbatch().batch(batch_size)
-    if geometry.clip_segments is None:
+    total = len(data) * geometry.clip_segments if geometry.clip_segments is not None else total_segments
+    if total is None:
         return ds.prefetch(2)
-    n_batches = -(-len(data) * geometry.clip_segments // batch_size)
+    n_batches = -(-total // batch_size)
     return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
 
