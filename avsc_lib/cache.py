@@ -34,7 +34,7 @@ import multiprocessing
 import sys
 import warnings
 from collections import deque
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
@@ -238,6 +238,38 @@ def prefetch(pool: Executor, items: Sequence, work: Callable[[Any], Any], depth:
             yield pending.popleft()
     while pending:
         yield pending.popleft()
+
+
+def extract_in_threads(todo: Sequence, work: Callable[[Any], Any], keep: Callable[[Any, Any], str | None],
+                       report: ExtractionReport, workers: int, progress: bool) -> None:
+    """Run ``work(clip)`` for every clip in ``workers`` threads ahead of this one (video decoding
+    releases the GIL), then ``keep(clip, result)`` here, in order; fill ``report``.
+
+    A clip whose ``work`` raises is listed in ``report.failed`` and the others go on; ``keep``
+    returns a note for the clip, or None.
+    """
+    bar = tqdm(total=len(todo), desc=report.what, unit="clip", disable=not progress, mininterval=1.0,
+               file=sys.stderr)
+    shown = Progress(report.what, len(todo))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        try:
+            for clip, future in prefetch(pool, todo, work, depth=2 * workers):
+                try:
+                    result = future.result()
+                except AvscError as err:
+                    report.failed[clip.name] = str(err)
+                except Exception as err:  # noqa: BLE001 - one odd file must not stop a batch
+                    report.failed[clip.name] = f"{clip.video_path}: {type(err).__name__}: {err}"
+                else:
+                    note = keep(clip, result)
+                    report.computed.append(clip.name)
+                    if note:
+                        report.notes[clip.name] = note
+                bar.update()
+                shown.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
 
 
 def _pool(jobs: int) -> ProcessPoolExecutor:

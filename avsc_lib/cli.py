@@ -58,19 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default=None, metavar="I/N", help="process only shard I of N (0-based)")
     p.add_argument("--params", default=None, help="parameter file for feature settings")
 
-    p = sub.add_parser("frames", help="cache the frozen VGG16's per-frame features of every clip")
-    p.add_argument("root", help="dataset root in the TAU layout")
-    p.add_argument("--cache", default=None, help="cache folder (default build/cache)")
-    p.add_argument("--shard", default=None, metavar="I/N", help="process only shard I of N (0-based)")
-    p.add_argument("--params", default=None, help="parameter file for frame settings")
-    p.add_argument("-p", dest="overrides", nargs=2, action="append", metavar=("KEY", "VALUE"))
-
-    p = sub.add_parser("decode", help="cache the decoded frames of every clip (the unfrozen steps' input)")
-    p.add_argument("root", help="dataset root in the TAU layout")
-    p.add_argument("--cache", default=None, help="cache folder (default build/cache)")
-    p.add_argument("--shard", default=None, metavar="I/N", help="process only shard I of N (0-based)")
-    p.add_argument("--params", default=None, help="parameter file for frame settings")
-    p.add_argument("-p", dest="overrides", nargs=2, action="append", metavar=("KEY", "VALUE"))
+    for name, text in (("frames", "cache the frozen VGG16's per-frame features of every clip"),
+                       ("decode", "cache the decoded frames of every clip (the unfrozen steps' input)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("root", help="dataset root in the TAU layout")
+        p.add_argument("--cache", default=None, help="cache folder (default build/cache)")
+        p.add_argument("--shard", default=None, metavar="I/N", help="process only shard I of N (0-based)")
+        p.add_argument("--params", default=None, help="parameter file for frame settings")
+        p.add_argument("-p", dest="overrides", nargs=2, action="append", metavar=("KEY", "VALUE"))
 
     p = sub.add_parser("evalset", help="cut a labelled split into an evaluation set like the challenge's")
     p.add_argument("source", help="a labelled data set root in the TAU layout")

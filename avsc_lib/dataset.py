@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import stat
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -223,7 +223,7 @@ def split_data(run: Any, params: Mapping[str, Any], split: str) -> Any:
     """A split's inputs as a run takes them: its audio kind, and frames or the features of
     the VGG16 its visual input went through (for the unfrozen visual step, the features of the
     VGG16 it trained: see :func:`scoring_model`)."""
-    from avsc_lib.pipelines import load_split_data
+    from avsc_lib.splits import load_split_data
     from avsc_lib.runs import recorded_weights
 
     audio = run.kind if "audio" in run.inputs else None

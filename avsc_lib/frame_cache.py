@@ -25,23 +25,19 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from avsc_lib.atomic import atomic_path
 from avsc_lib.cache import (
-    ExtractionReport, failed_file, prefetch, report_status, root_params, select_shard, write_failures,
+    ExtractionReport, extract_in_threads, failed_file, report_status, root_params, select_shard, write_failures,
 )
 from avsc_lib.errors import AvscError
 from avsc_lib.params import build_path, params_hash, save_params
-from avsc_lib.progress import Progress
 from avsc_lib.synth import data_identity
 from avsc_lib.video import decode_frames, iter_frames
 
@@ -250,27 +246,7 @@ def extract_frames(
                    params["frame_cache_max_bytes"])
         return note
 
-    bar = tqdm(total=len(todo), desc="decoded frames", unit="clip", disable=not progress,
-               mininterval=1.0, file=sys.stderr)
-    shown = Progress("decoded frames", len(todo))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        try:
-            for clip, future in prefetch(pool, todo, work, depth=2 * workers):
-                try:
-                    note = future.result()
-                except AvscError as err:
-                    report.failed[clip.name] = str(err)
-                except Exception as err:  # noqa: BLE001 - one odd file must not stop a batch
-                    report.failed[clip.name] = f"{clip.video_path}: {type(err).__name__}: {err}"
-                else:
-                    report.computed.append(clip.name)
-                    if note:
-                        report.notes[clip.name] = note
-                bar.update()
-                shown.update()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            bar.close()
+    extract_in_threads(todo, work, lambda clip, note: note, report, workers, progress)
     write_failures(failed_file(cache_dir, shard), report.failed, {c.name: c.video_path for c in todo})
     return report
 

@@ -26,24 +26,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from tqdm import tqdm
 
 from avsc_lib.atomic import save_npy, write_text
 from avsc_lib.cache import (  # shared with the audio cache
-    ExtractionReport, failed_file, prefetch, report_status, root_params, select_shard, write_failures,
+    ExtractionReport, extract_in_threads, failed_file, report_status, root_params, select_shard, write_failures,
 )
 from avsc_lib.errors import AvscError
 from avsc_lib.frame_cache import dataset_clips, decode_clip, frames_per_clip, load_frames
 from avsc_lib.params import build_path, params_hash, save_params
-from avsc_lib.progress import Progress
 from avsc_lib.synth import data_identity
 
 FORMAT_VERSION = 1  # bump when the code changes what the files hold (e.g. the frame scaling)
@@ -264,31 +260,16 @@ def extract_frame_features(
             return np.asarray(load_frames(frame_cache, clip.name)), ""
         return decode_clip(clip.video_path, params, threads=1 if workers > 1 else 0)
 
-    bar = tqdm(total=len(todo), desc="frame features", unit="clip", disable=not progress,
-               mininterval=1.0, file=sys.stderr)
-    shown = Progress("frame features", len(todo))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        try:
-            for clip, future in prefetch(pool, todo, decode, depth=2 * workers):
-                try:
-                    frames, note = future.result()
-                except AvscError as err:
-                    report.failed[clip.name] = str(err)
-                except Exception as err:  # noqa: BLE001 - one odd file must not stop a batch
-                    report.failed[clip.name] = f"{clip.video_path}: {type(err).__name__}: {err}"
-                else:
-                    if encoder is None:  # built once a clip needs it
-                        encoder = build() if build is not None else build_encoder(params, info)
-                    features = encode_frames(encoder, frames, params["frame_batch_size"])
-                    save_npy(cache_dir / f"{clip.name}.npy", features)
-                    report.computed.append(clip.name)
-                    if note:
-                        report.notes[clip.name] = note
-                bar.update()
-                shown.update()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            bar.close()
+    built = [encoder]
+
+    def keep(clip, decoded: tuple[np.ndarray, str]) -> str:
+        frames, note = decoded
+        if built[0] is None:  # built once a clip needs it
+            built[0] = build() if build is not None else build_encoder(params, info)
+        save_npy(cache_dir / f"{clip.name}.npy", encode_frames(built[0], frames, params["frame_batch_size"]))
+        return note
+
+    extract_in_threads(todo, decode, keep, report, workers, progress)
     paths = {clip.name: clip.video_path for clip in todo}
     write_failures(failed_file(cache_dir, shard), report.failed, paths)
     return report

@@ -17,7 +17,7 @@ import argparse
 import csv
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,18 @@ def segment_filename(clip: str, index: int) -> str:
     return f"{clip}_{index}"
 
 
+def _write_rows(path: Path, rows: Iterable[tuple[str, np.ndarray]]) -> Path:
+    """Write a submission file atomically: the header, then ``(filename, probabilities)`` rows
+    with the most probable class as the label."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(SUBMISSION_COLUMNS)
+            for name, probs in rows:
+                writer.writerow([name, CLASSES[int(np.argmax(probs))], *(f"{v:.6g}" for v in probs)])
+    return path
+
+
 def write_submission(path: str | Path, names: Sequence[str], segment_probs: np.ndarray) -> Path:
     """Write a DCASE submission file: one tab-separated row per 1-s segment.
 
@@ -50,15 +62,8 @@ def write_submission(path: str | Path, names: Sequence[str], segment_probs: np.n
     if segment_probs.ndim != 3 or segment_probs.shape[0] != len(names) or segment_probs.shape[2] != NUM_CLASSES:
         raise AvscError(f"{path}: expected probabilities (clips={len(names)}, segments, {NUM_CLASSES}), "
                         f"got {segment_probs.shape}")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-            writer.writerow(SUBMISSION_COLUMNS)
-            for clip, probs in zip(names, segment_probs):
-                for i, p in enumerate(probs):
-                    writer.writerow([segment_filename(clip, i), CLASSES[int(np.argmax(p))], *(f"{v:.6g}" for v in p)])
-    return path
+    rows = ((segment_filename(clip, i), p) for clip, probs in zip(names, segment_probs) for i, p in enumerate(probs))
+    return _write_rows(Path(path), rows)
 
 
 def write_clip_submission(path: str | Path, names: Sequence[str], clip_probs: Sequence[np.ndarray]) -> Path:
@@ -72,15 +77,8 @@ def write_clip_submission(path: str | Path, names: Sequence[str], clip_probs: Se
     """
     if len(names) != len(clip_probs):
         raise AvscError(f"{path}: {len(names)} clips but {len(clip_probs)} probability arrays")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-            writer.writerow(SUBMISSION_COLUMNS)
-            for clip, probs in zip(names, clip_probs):
-                mean = np.asarray(probs, np.float64).mean(axis=0)
-                writer.writerow([clip, CLASSES[int(np.argmax(mean))], *(f"{v:.6g}" for v in mean)])
-    return path
+    return _write_rows(Path(path), ((clip, np.asarray(probs, np.float64).mean(axis=0))
+                                    for clip, probs in zip(names, clip_probs)))
 
 
 def read_submission(path: str | Path) -> pd.DataFrame:

@@ -34,7 +34,8 @@ from avsc_lib.errors import AvscError
 from avsc_lib.fitting import compile_model, fit_run
 from avsc_lib.frame_features import Backbone, backbone_info, build_encoder
 from avsc_lib.paper import OUTPUTS
-from avsc_lib.pipelines import SplitData, WindowSampler, load_split_data, segment_dataset, segment_geometry
+from avsc_lib.pipelines import SplitData, WindowSampler, segment_dataset, segment_geometry
+from avsc_lib.splits import load_split_data
 from avsc_lib.runs import (
     BACKBONE_FILE, BEST_WEIGHTS, STEPS, Run, is_done, load_finished, run_dir, run_key, step_settings, write_backbone,
     write_done,

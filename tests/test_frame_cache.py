@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -13,32 +10,9 @@ from avsc_lib import frame_cache as fc
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.params import PARAMS_DIR, load_params
 from avsc_lib.video import read_frames
+from videos import FakeClip, write_clip  # tests/videos.py
 
 SIZE, SECONDS, FPS = 32, 2.0, 5
-
-
-@dataclass(frozen=True)
-class FakeClip:
-    name: str
-    video_path: Path
-
-
-def write_clip(path: Path, seed: int, seconds: float = SECONDS, rate: int = 10) -> Path:
-    """A small H.264 MP4 of smooth moving shapes."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:48, 0:64]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        phase = rng.uniform(0, 6, 3)
-        for i in range(int(seconds * rate)):
-            image = np.stack([127 + 100 * np.sin(xx / (7 + c) + yy / 11 + phase[c] + i / 5) for c in range(3)], -1)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image.astype(np.uint8), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 @pytest.fixture
@@ -50,7 +24,7 @@ def params(tmp_path):
 @pytest.fixture
 def clips(tmp_path):
     names = ["park-lyon-1-0", "bus-paris-2-0", "tram-vienna-3-0"]
-    return [FakeClip(n, write_clip(tmp_path / "video" / f"{n}.mp4", seed)) for seed, n in enumerate(names)]
+    return [FakeClip(n, write_clip(tmp_path / "video" / f"{n}.mp4", seed, smooth=True)) for seed, n in enumerate(names)]
 
 
 def test_cached_frames_are_the_decoded_frames_within_jpeg_error(params, clips):

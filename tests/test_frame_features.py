@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import yaml
@@ -17,32 +15,10 @@ from avsc_lib.errors import AvscError
 from avsc_lib.frame_cache import dataset_clips
 from avsc_lib.params import PARAMS_DIR, load_params
 from avsc_lib.video import read_frames
+from videos import FakeClip, write_clip  # tests/videos.py
 
 SIZE, SECONDS, FPS = 32, 2.0, 5
 N_FRAMES = int(SECONDS * FPS)
-
-
-@dataclass(frozen=True)
-class FakeClip:
-    name: str
-    video_path: Path
-
-
-def write_clip(path: Path, seed: int, seconds: float = SECONDS, rate: int = 10) -> Path:
-    """A small H.264 MP4 of moving random blocks."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(int(seconds * rate)):
-            image = np.kron(np.roll(base, i, axis=1), np.ones((8, 8, 1), np.uint8))
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 @pytest.fixture

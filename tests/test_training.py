@@ -110,7 +110,7 @@ def test_audio_step_writes_its_run_folder_and_is_reused(params, data, monkeypatc
     assert load_params(folder / "params.yml") == params
     assert run.outputs == ("audio",) and run.inputs == ("audio",)
 
-    monkeypatch.setattr(training, "load_split_data", no_loading)  # imported from pipelines
+    monkeypatch.setattr(training, "load_split_data", no_loading)  # imported from splits
     again = train_audio(params)
     x = np.random.default_rng(0).normal(size=(3, N_BANDS, 50, 3)).astype(np.float32)
     np.testing.assert_allclose(again.model.predict(x, verbose=0), run.model.predict(x, verbose=0), atol=1e-6)

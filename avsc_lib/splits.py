@@ -1,0 +1,106 @@
+"""A split of the study's data set, read from the caches (computed first where missing).
+
+:func:`load_split_data` gives a split's :class:`~avsc_lib.pipelines.SplitData`: its audio
+features of one kind, and its visual input as cached per-frame features of a VGG16 or as
+decoded frames from the frame cache; clips whose files failed are left out with a warning.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from avsc_lib.classes import label_to_index
+from avsc_lib.errors import AvscError
+from avsc_lib.pipelines import LazyClips, SplitData, check_lengths, segment_geometry
+
+
+def split_clips(params: Mapping[str, Any], split: str) -> list:
+    """The clips of a fold-1 split of the study's data set (the first ``max_clips`` if set)."""
+    from avsc_lib.dataset import load_split
+    from avsc_lib.synth import ensure_dataset
+
+    clips = load_split(ensure_dataset(params), split)
+    return clips[: params["max_clips"]] if params["max_clips"] else clips
+
+
+def _drop_failed(clips: list, failed: Mapping[str, str], what: str) -> list:
+    if failed:
+        names = ", ".join(sorted(failed)[:5]) + (" ..." if len(failed) > 5 else "")
+        print(f"warning: {len(failed)} clip(s) without {what} are left out: {names}", file=sys.stderr)
+    return [clip for clip in clips if clip.name not in failed]
+
+
+def load_split_data(
+    params: Mapping[str, Any],
+    split: str,
+    audio: str | None = None,
+    visual: str | None = None,
+    lazy: bool | None = None,
+    backbone: Any = None,
+) -> SplitData:
+    """Load a split's features, computing missing cache files first.
+
+    Args:
+        params: a loaded parameter set.
+        split: ``train``, ``evaluate`` or ``test``.
+        audio: the audio feature kind to load (``gammatone``, ``logmel``), or None.
+        visual: ``features`` (per-frame features of a frame encoder, cached), ``frames``
+            (decoded frames from the frame cache, for the steps that train VGG16), or None.
+        lazy: read each clip's file only when the pipeline asks for it (default: lazily for
+            more than 2,000 clips, so the real data set need not fit into memory).
+        backbone: the :class:`~avsc_lib.frame_features.Backbone` whose features ``visual:
+            features`` reads; default the pretrained VGG16 of ``params``.
+
+    Returns:
+        The split's :class:`SplitData` (clips whose features failed are left out, with a
+        warning); labels are None for an unlabelled split.
+    """
+    if visual not in (None, "features", "frames"):
+        raise AvscError(f"visual input {visual!r}: expected 'features', 'frames' or None")
+    clips = split_clips(params, split)
+    if not clips:
+        raise AvscError(f"split '{split}' of the data set has no clips")
+    lazy = len(clips) > 2000 if lazy is None else lazy
+    progress = sys.stderr.isatty()
+    loaders: dict[str, Callable[[str], Any]] = {}
+    if audio is not None:
+        from avsc_lib import cache
+
+        report = cache.extract_audio_features(clips, params, kind=audio, jobs=params["feature_jobs"], progress=progress)
+        clips = _drop_failed(clips, report.failed, f"{audio} features")
+        audio_dir = cache.audio_cache_dir(params, audio)
+        loaders["audio"] = lambda name: cache.load_audio_features(audio_dir, name)
+    frames_dir = None
+    if visual == "frames" or (visual == "features" and backbone is not None and backbone.from_frame_cache):
+        from avsc_lib import frame_cache
+
+        report = frame_cache.extract_frames(clips, params, progress=progress)
+        clips = _drop_failed(clips, report.failed, "decoded frames")
+        frames_dir = report.cache_dir
+        loaders["visual"] = lambda name: frame_cache.load_frames(frames_dir, name)
+    if visual == "features":
+        from avsc_lib import frame_features
+
+        backbone = backbone or frame_features.Backbone.pretrained(params)
+        report = frame_features.extract_frame_features(
+            clips, params, encoder_info=backbone.info, build=backbone.build, progress=progress,
+            frame_cache=frames_dir if backbone.from_frame_cache else None,
+        )
+        clips = _drop_failed(clips, report.failed, "frame features")
+        visual_dir = report.cache_dir
+        loaders["visual"] = lambda name: frame_features.load_frame_features(visual_dir, name)
+    names = [clip.name for clip in clips]
+    values = {}
+    for key, load in loaders.items():
+        on_demand = lazy or (key == "visual" and visual == "frames")  # frames: decoded a few at a time
+        values[key] = LazyClips(load, names) if on_demand else [load(name) for name in names]
+    labels = None
+    if all(clip.scene is not None for clip in clips):
+        labels = np.array([label_to_index(clip.scene) for clip in clips], dtype=np.int64)
+    data = SplitData(names, labels, values.get("audio"), values.get("visual"))
+    if not lazy and visual != "frames":
+        check_lengths(data, segment_geometry(params))
+    return data
