@@ -164,8 +164,8 @@ def model_card(folder: Path, params: Mapping[str, Any], backbone: Mapping[str, A
         f"- Classes, in output order: {', '.join(CLASSES)}.",
         "",
         "## Backbone",
-        f"- VGG16: {weights_description(backbone)}; pretrained weights {weights_description(base)}"
-        + (f", sha256 `{base.get('sha256')}`" if base.get("sha256") else "") + ".",
+        f"- VGG16: {weights_description(backbone)}"
+        + (f"; the pretrained file's sha256 is `{base.get('sha256')}`" if base.get("sha256") else "") + ".",
         "",
         "## Scores",
         *_metrics_rows(folder),

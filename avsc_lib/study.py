@@ -318,9 +318,13 @@ def dataset_description(params: Mapping[str, Any]) -> str:
 
 
 def weights_description(info: Mapping[str, Any] | None) -> str:
-    """In words: which VGG16 weights a resolved ``info`` (``models.backbone``) names."""
+    """In words: which VGG16 weights a resolved ``info`` (``models.backbone``) names; for a VGG16
+    the unfrozen visual step trained, its run and the pretrained weights it started from."""
     if not info:
         return "not resolved"
+    if info.get("weights") == "trained":
+        base = weights_description(info.get("base")) if info.get("base") else "unknown weights"
+        return f"trained by {info.get('run')} (sha256 {str(info.get('sha256'))[:12]}) from {base}"
     text = str(info.get("weights"))
     if info.get("path"):
         text += f" ({Path(str(info['path'])).name}"

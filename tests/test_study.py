@@ -124,3 +124,11 @@ def test_smoke_run_logs_progress_of_every_training_step(smoke_run):
     table1 = metrics["accuracy_by_kind"]
     assert set(table1) == {"gammatone", "logmel"}
     assert all(value is not None for row in table1.values() for value in row.values())  # no empty cell
+
+
+def test_weights_description_names_a_trained_vgg16_and_its_start():
+    base = {"weights": "imagenet", "path": "/x/vgg16_imagenet_notop.h5", "sha256": "5ffcc3e2b95af5308e66"}
+    trained = {"weights": "trained", "run": "visual_unfrozen-abc", "sha256": "36559edc2cc3ffff", "base": base}
+    assert study.weights_description(base) == "imagenet (vgg16_imagenet_notop.h5, sha256 5ffcc3e2b95a)"
+    assert study.weights_description(trained) == (
+        "trained by visual_unfrozen-abc (sha256 36559edc2cc3) from imagenet (vgg16_imagenet_notop.h5, sha256 5ffcc3e2b95a)")
