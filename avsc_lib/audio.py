@@ -345,10 +345,18 @@ def clip_features(path: str | Path, params: Mapping[str, Any], kind: str | None 
     if params["clip_seconds"] is None:
         return signal_features(stereo, params, kind)[0]
     n_samples = int(round(params["clip_seconds"] * rate))
+    have, slack = stereo.shape[1], round(params["hop_s"] * rate)
+    if have < n_samples * (1 - params["max_short_fraction"]):
+        raise AudioError(f"{path}: audio is {have / rate:.3f} s, more than {params['max_short_fraction']:.0%} "
+                         f"shorter than {params['clip_seconds']} s (truncated?)")
     stereo = stereo[:, :n_samples]
     features, padded = signal_features(stereo, params, kind, frames_per_clip(params))
-    if stereo.shape[1] < n_samples - round(params["hop_s"] * rate):
+    if have < n_samples - slack:
         warnings.warn(AudioNote(
-            f"{path}: audio is {stereo.shape[1] / rate:.3f} s, shorter than {params['clip_seconds']} s; "
+            f"{path}: audio is {have / rate:.3f} s, shorter than {params['clip_seconds']} s; "
             f"the last {padded} frames repeat the last full one"), stacklevel=2)
+    elif have > n_samples + slack:
+        warnings.warn(AudioNote(
+            f"{path}: audio is {have / rate:.3f} s, longer than {params['clip_seconds']} s; "
+            f"only its first {params['clip_seconds']} s are used"), stacklevel=2)
     return features

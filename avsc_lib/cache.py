@@ -31,9 +31,13 @@ import argparse
 import csv
 import io
 import multiprocessing
+import os
 import sys
+import threading
+import time
 import warnings
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +47,7 @@ import numpy as np
 from tqdm import tqdm
 
 from avsc_lib.atomic import save_npy, write_text
+from avsc_lib.cache_entries import CacheWriteError, compute_entry, is_current, stale_temporaries, writing
 from avsc_lib.errors import AvscError
 from avsc_lib.params import build_path, load_params, params_hash, save_params
 from avsc_lib.progress import Progress
@@ -72,6 +77,7 @@ class ExtractionReport:
         cached: clips skipped because their features were already in the cache.
         failed: clip name -> why it could not be processed (nothing written for it).
         notes: clip name -> conversions worth knowing (mono audio, a short video padded, ...).
+        write_error: why the cache folder could not be written, when that stopped the run.
     """
 
     cache_dir: Path
@@ -80,11 +86,12 @@ class ExtractionReport:
     cached: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    write_error: str | None = None
 
     @property
     def ok(self) -> bool:
-        """True when no clip failed."""
-        return not self.failed
+        """True when no clip failed and the cache could be written."""
+        return not self.failed and self.write_error is None
 
     def summary(self) -> str:
         """A few lines for the terminal: counts, then every failure and note."""
@@ -178,25 +185,35 @@ def _as_clip(item: Any) -> AudioClip:
     return AudioClip(item.name, Path(item.audio_path))
 
 
-def extract_one(name: str, audio_path: Path, out_path: Path, params: Mapping[str, Any],
-                kind: str) -> tuple[str, str | None, str | None]:
-    """Compute and save one clip's features -> (name, error or None, notes or None).
+def extract_one(name: str, audio_path: Path, out_path: Path, params: Mapping[str, Any], kind: str,
+                shape: tuple[int | None, ...] = (None, None, None),
+                leftovers: Sequence[Path] = ()) -> tuple[str, str | None, str | None, bool]:
+    """Compute and save one clip's features under its claim -> (name, error or None, notes or
+    None, whether it was computed: False when another process had just done it).
 
-    Runs in worker processes: bad input becomes the returned error, never an exception.
+    Runs in worker processes: bad input becomes the returned error, never an exception; a
+    cache that cannot be written raises :class:`~avsc_lib.cache_entries.CacheWriteError`.
     """
     from avsc_lib.audio import AudioNote, clip_features
+
+    def compute() -> None:
+        features = clip_features(audio_path, params, kind)
+        with writing(out_path.parent):
+            save_npy(out_path, features)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AudioNote)
         try:
-            features = clip_features(audio_path, params, kind)
-            save_npy(out_path, features)
+            computed, _ = compute_entry(out_path.parent, name, out_path, audio_path, params["cache_fingerprint"],
+                                        lambda: _is_done(out_path, shape), compute, list(leftovers))
+        except CacheWriteError:
+            raise
         except AvscError as err:
-            return name, str(err), None
+            return name, str(err), None, True
         except Exception as err:  # noqa: BLE001 - one bad clip must not stop a batch
-            return name, f"{audio_path}: {type(err).__name__}: {err}", None
+            return name, f"{audio_path}: {type(err).__name__}: {err}", None, True
     notes = "; ".join(str(w.message) for w in caught if issubclass(w.category, AudioNote))
-    return name, None, notes or None
+    return name, None, notes or None, computed
 
 
 def _warm_up(params: Mapping[str, Any], kind: str) -> None:
@@ -240,13 +257,17 @@ def prefetch(pool: Executor, items: Sequence, work: Callable[[Any], Any], depth:
         yield pending.popleft()
 
 
-def extract_in_threads(todo: Sequence, work: Callable[[Any], Any], keep: Callable[[Any, Any], str | None],
+def extract_in_threads(todo: Sequence, work: Callable[[Any], Any],
+                       keep: Callable[[Any, Any], tuple[bool, str | None]],
                        report: ExtractionReport, workers: int, progress: bool) -> None:
     """Run ``work(clip)`` for every clip in ``workers`` threads ahead of this one (video decoding
     releases the GIL), then ``keep(clip, result)`` here, in order; fill ``report``.
 
     A clip whose ``work`` raises is listed in ``report.failed`` and the others go on; ``keep``
-    returns a note for the clip, or None.
+    returns whether it computed the clip (False: another process had) and a note, or None.
+
+    Raises:
+        CacheWriteError: the cache folder cannot be written (the run stops).
     """
     bar = tqdm(total=len(todo), desc=report.what, unit="clip", disable=not progress, mininterval=1.0,
                file=sys.stderr)
@@ -255,14 +276,15 @@ def extract_in_threads(todo: Sequence, work: Callable[[Any], Any], keep: Callabl
         try:
             for clip, future in prefetch(pool, todo, work, depth=2 * workers):
                 try:
-                    result = future.result()
+                    computed, note = keep(clip, future.result())
+                except CacheWriteError:
+                    raise
                 except AvscError as err:
                     report.failed[clip.name] = str(err)
                 except Exception as err:  # noqa: BLE001 - one odd file must not stop a batch
                     report.failed[clip.name] = f"{clip.video_path}: {type(err).__name__}: {err}"
                 else:
-                    note = keep(clip, result)
-                    report.computed.append(clip.name)
+                    (report.computed if computed else report.cached).append(clip.name)
                     if note:
                         report.notes[clip.name] = note
                 bar.update()
@@ -273,10 +295,36 @@ def extract_in_threads(todo: Sequence, work: Callable[[Any], Any], keep: Callabl
 
 
 def _pool(jobs: int) -> ProcessPoolExecutor:
-    """Worker processes forked from a fresh server process, which preloads the audio code."""
+    """Worker processes forked from a fresh server process, which preloads the audio code; each
+    exits when this process is gone (a killed command leaves no workers behind)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["avsc_lib.audio", "avsc_lib.gammatone_fast"])
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=exit_with_parent,
+                               initargs=(os.getpid(),))
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def exit_with_parent(pid: int, interval: float = 0.5) -> None:
+    """In a worker: a daemon thread that ends the worker once process ``pid`` is gone."""
+    def watch() -> None:
+        while _alive(pid):
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def extract_audio_features(
@@ -316,33 +364,58 @@ def extract_audio_features(
     shape = (params["n_bands"], frames_per_clip(params), 3)
     todo = []
     for clip in clips:
-        (report.cached.append(clip.name) if _is_done(cache_dir / f"{clip.name}.npy", shape)
-         else todo.append(clip))
-    if todo:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        if not (cache_dir / PARAMS_FILE).exists():
-            save_params(cache_key(params, kind), cache_dir / PARAMS_FILE)
+        entry = cache_dir / f"{clip.name}.npy"
+        current = _is_done(entry, shape) and is_current(entry, clip.audio_path, params["cache_fingerprint"])
+        (report.cached if current else todo).append(clip.name if current else clip)
+    if not todo:
+        return report
+    with on_write_error(report):
+        with writing(cache_dir):
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            if not (cache_dir / PARAMS_FILE).exists():
+                save_params(cache_key(params, kind), cache_dir / PARAMS_FILE)
         _warm_up(params, kind)
-        _run(todo, params, kind, jobs, report, progress)
-        write_failures(failed_file(cache_dir, shard), report.failed, {c.name: c.audio_path for c in todo})
+        try:
+            _run(todo, params, kind, jobs, report, progress, shape)
+        finally:
+            with writing(cache_dir):
+                write_failures(failed_file(cache_dir, shard), report.failed, {c.name: c.audio_path for c in todo})
     return report
 
 
+@contextmanager
+def on_write_error(report: ExtractionReport) -> Iterator[None]:
+    """Record a :class:`CacheWriteError` in ``report`` and attach the report to it (so that a
+    command prints what was done before the one-line error)."""
+    try:
+        yield
+    except CacheWriteError as err:
+        report.write_error = report.write_error or str(err)
+        err.report = report  # type: ignore[attr-defined]
+        raise
+
+
 def _run(todo: list[AudioClip], params: Mapping[str, Any], kind: str, jobs: int,
-         report: ExtractionReport, progress: bool) -> None:
-    """Extract the clips of ``todo`` in this process or in ``jobs`` workers, filling ``report``."""
+         report: ExtractionReport, progress: bool, shape: tuple[int | None, ...]) -> None:
+    """Extract the clips of ``todo`` in this process or in ``jobs`` workers, filling ``report``.
+
+    Raises:
+        CacheWriteError: the cache folder cannot be written.
+    """
     params = dict(params)
-    tasks = [(c.name, c.audio_path, report.cache_dir / f"{c.name}.npy", params, kind) for c in todo]
+    leftovers = stale_temporaries(report.cache_dir)
+    tasks = [(c.name, c.audio_path, report.cache_dir / f"{c.name}.npy", params, kind, shape,
+              leftovers.get(c.name, [])) for c in todo]
     bar = tqdm(total=len(tasks), desc=f"{kind} features", unit="clip", disable=not progress,
                mininterval=1.0, file=sys.stderr)
     shown = Progress(f"{kind} features", len(tasks))
 
-    def record(result: tuple[str, str | None, str | None]) -> None:
-        name, error, notes = result
-        if error is None:
-            report.computed.append(name)
-        else:
+    def record(result: tuple[str, str | None, str | None, bool]) -> None:
+        name, error, notes, computed = result
+        if error is not None:
             report.failed[name] = error
+        else:
+            (report.computed if computed else report.cached).append(name)
         if notes:
             report.notes[name] = notes
         bar.update()
@@ -363,7 +436,8 @@ def _run(todo: list[AudioClip], params: Mapping[str, Any], kind: str, jobs: int,
                     raise
     finally:
         bar.close()
-    report.computed.sort()
+        report.computed.sort()
+        report.cached.sort()
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -389,6 +463,20 @@ def root_params(args: argparse.Namespace) -> dict[str, Any]:
     return load_params(args.params, overrides)
 
 
+@contextmanager
+def reporting(shard: str | None = None) -> Iterator[None]:
+    """In a cache command: print the per-clip report before a cache write error's one line."""
+    try:
+        yield
+    except CacheWriteError as err:
+        report = getattr(err, "report", None)
+        if report is not None:
+            print(report.summary())
+            if report.failed:
+                print(f"failed clips listed in {failed_file(report.cache_dir, shard)}")
+        raise
+
+
 def report_status(report: ExtractionReport, shard: str | None) -> int:
     """Print a cache command's report; its exit status, 1 if any clip failed."""
     print(report.summary())
@@ -400,6 +488,7 @@ def report_status(report: ExtractionReport, shard: str | None) -> int:
 def cli_features(args: argparse.Namespace) -> int:
     """``avsc features ROOT``: cache the audio features of every clip; 1 if any clip failed."""
     params = root_params(args)
-    report = extract_audio_features(feature_clips(args.root, params), params, kind=args.kind,
-                                    jobs=args.jobs, shard=args.shard, cache_root=args.cache)
+    with reporting(args.shard):
+        report = extract_audio_features(feature_clips(args.root, params), params, kind=args.kind,
+                                        jobs=args.jobs, shard=args.shard, cache_root=args.cache)
     return report_status(report, args.shard)

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a dataset root in the TAU layout")
     p.add_argument("root", help="dataset root (holds meta.csv, audio/, video/, evaluation_setup/)")
+    p.add_argument("--deep", action="store_true",
+                   help="decode every file whole (default: headers, lengths and a first video frame)")
 
     p = sub.add_parser("synth", help="write a synthetic data set in the TAU layout")
     p.add_argument("out", help="folder to write the data set into")
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=None, help="cache folder (default build/cache)")
     p.add_argument("--shard", default=None, metavar="I/N", help="process only shard I of N (0-based)")
     p.add_argument("--params", default=None, help="parameter file for feature settings")
+    p.add_argument("-p", dest="overrides", nargs=2, action="append", metavar=("KEY", "VALUE"))
 
     for name, text in (("frames", "cache the frozen VGG16's per-frame features of every clip"),
                        ("decode", "cache the decoded frames of every clip (the unfrozen steps' input)")):
@@ -93,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", help="dataset root in the TAU layout")
     p.add_argument("--split", choices=["evaluate", "test"], default="test")
     p.add_argument("--out", default=None, help="output file (default RUN_DIR/submission_<split>.csv)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="write the submission without the clips that cannot be read (default: fail)")
 
     p = sub.add_parser("classify", help="classify recordings (videos or audio files) with a trained system")
     p.add_argument("paths", nargs="+", metavar="PATH", help="video or audio files (MP4, MOV, MKV, AVI, WAV, FLAC, ...)")

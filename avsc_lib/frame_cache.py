@@ -34,8 +34,10 @@ from PIL import Image
 
 from avsc_lib.atomic import atomic_path
 from avsc_lib.cache import (
-    ExtractionReport, extract_in_threads, failed_file, report_status, root_params, select_shard, write_failures,
+    ExtractionReport, extract_in_threads, failed_file, on_write_error, report_status, reporting, root_params,
+    select_shard, write_failures,
 )
+from avsc_lib.cache_entries import compute_entry, is_current, stale_temporaries, writing
 from avsc_lib.errors import AvscError
 from avsc_lib.params import build_path, params_hash, save_params
 from avsc_lib.synth import data_identity
@@ -72,7 +74,7 @@ def decode_clip(path: str | Path, params: Mapping[str, Any], threads: int = 0) -
         frames = np.stack(list(iter_frames(path, params["fps"], params["frame_size"], params["frame_resize"], threads)))
         return frames, ""
     decoded = decode_frames(path, params["fps"], params["frame_size"], n_frames, threads=threads,
-                            resize=params["frame_resize"])
+                            max_short_fraction=params["max_short_fraction"], resize=params["frame_resize"])
     return decoded.frames, decoded.note
 
 
@@ -228,26 +230,40 @@ def extract_frames(
     clips = select_shard([_as_clip(c) for c in clips], shard)
     cache_dir = frame_cache_dir(params, cache_root)
     report = ExtractionReport(cache_dir, "decoded frames")
-    n_frames = frames_per_clip(params)
+    n_frames, mode = frames_per_clip(params), params["cache_fingerprint"]
     todo = []
     for clip in clips:
-        (report.cached.append(clip.name) if _is_done(cache_dir / f"{clip.name}.npz", n_frames)
-         else todo.append(clip))
+        entry = cache_dir / f"{clip.name}.npz"
+        current = _is_done(entry, n_frames) and is_current(entry, clip.video_path, mode)
+        (report.cached if current else todo).append(clip.name if current else clip)
     if not todo:
         return report
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    if not (cache_dir / PARAMS_FILE).exists():
-        save_params(cache_key(params), cache_dir / PARAMS_FILE)
     workers = max(1, workers or params.get("feature_jobs", 1))
+    with on_write_error(report):
+        with writing(cache_dir):
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            if not (cache_dir / PARAMS_FILE).exists():
+                save_params(cache_key(params), cache_dir / PARAMS_FILE)
+        leftovers = stale_temporaries(cache_dir)
 
-    def work(clip: VideoClip) -> str:
-        frames, note = decode_clip(clip.video_path, params, threads=1 if workers > 1 else 0)
-        write_clip(cache_dir / f"{clip.name}.npz", frames, params["frame_cache_quality"],
-                   params["frame_cache_max_bytes"])
-        return note
+        def work(clip: VideoClip) -> tuple[bool, str]:
+            entry = cache_dir / f"{clip.name}.npz"
 
-    extract_in_threads(todo, work, lambda clip, note: note, report, workers, progress)
-    write_failures(failed_file(cache_dir, shard), report.failed, {c.name: c.video_path for c in todo})
+            def compute() -> str:
+                frames, note = decode_clip(clip.video_path, params, threads=1 if workers > 1 else 0)
+                with writing(cache_dir):
+                    write_clip(entry, frames, params["frame_cache_quality"], params["frame_cache_max_bytes"])
+                return note
+
+            computed, note = compute_entry(cache_dir, clip.name, entry, clip.video_path, mode,
+                                           lambda: _is_done(entry, n_frames), compute, leftovers.get(clip.name))
+            return computed, note or ""
+
+        try:
+            extract_in_threads(todo, work, lambda clip, done: done, report, workers, progress)
+        finally:
+            with writing(cache_dir):
+                write_failures(failed_file(cache_dir, shard), report.failed, {c.name: c.video_path for c in todo})
     return report
 
 
@@ -266,5 +282,6 @@ def dataset_clips(root: str | Path, params: Mapping[str, Any]) -> list:
 def cli_decode(args: argparse.Namespace) -> int:
     """``avsc decode ROOT``: cache the decoded frames of every clip; 1 if any clip failed."""
     params = root_params(args)
-    report = extract_frames(dataset_clips(args.root, params), params, cache_root=args.cache, shard=args.shard)
+    with reporting(args.shard):
+        report = extract_frames(dataset_clips(args.root, params), params, cache_root=args.cache, shard=args.shard)
     return report_status(report, args.shard)

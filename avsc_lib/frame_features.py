@@ -35,8 +35,10 @@ import numpy as np
 
 from avsc_lib.atomic import save_npy, write_text
 from avsc_lib.cache import (  # shared with the audio cache
-    ExtractionReport, extract_in_threads, failed_file, report_status, root_params, select_shard, write_failures,
+    ExtractionReport, extract_in_threads, failed_file, on_write_error, report_status, reporting, root_params,
+    select_shard, write_failures,
 )
+from avsc_lib.cache_entries import compute_entry, is_current, stale_temporaries, writing
 from avsc_lib.errors import AvscError
 from avsc_lib.frame_cache import dataset_clips, decode_clip, frames_per_clip, load_frames
 from avsc_lib.params import build_path, params_hash, save_params
@@ -246,32 +248,53 @@ def extract_frame_features(
     info = dict(encoder_info) if encoder_info is not None else backbone_info(params)
     cache_dir = Path(cache_dir) if cache_dir else visual_cache_dir(params, info, cache_root)
     report = ExtractionReport(cache_dir, "visual features")
-    n_frames = frames_per_clip(params)
-    done = {clip.name for clip in clips if _is_done(cache_dir / f"{clip.name}.npy", n_frames)}
-    report.cached = [clip.name for clip in clips if clip.name in done]
-    todo = [clip for clip in clips if clip.name not in done]
+    n_frames, mode = frames_per_clip(params), params["cache_fingerprint"]
+
+    def current(clip) -> bool:
+        entry = cache_dir / f"{clip.name}.npy"
+        return _is_done(entry, n_frames) and is_current(entry, Path(clip.video_path), mode)
+
+    todo = [clip for clip in clips if not current(clip)]
+    report.cached = sorted(set(clip.name for clip in clips) - {clip.name for clip in todo})
     if not todo:
         return report
-    _write_description(cache_dir, params, info)
     workers = max(1, decode_workers or params.get("feature_jobs", 1))
-
-    def decode(clip) -> tuple[np.ndarray, str]:
-        if frame_cache is not None:
-            return np.asarray(load_frames(frame_cache, clip.name)), ""
-        return decode_clip(clip.video_path, params, threads=1 if workers > 1 else 0)
-
     built = [encoder]
+    with on_write_error(report):
+        with writing(cache_dir):
+            _write_description(cache_dir, params, info)
+        leftovers = stale_temporaries(cache_dir)
 
-    def keep(clip, decoded: tuple[np.ndarray, str]) -> str:
-        frames, note = decoded
-        if built[0] is None:  # built once a clip needs it
-            built[0] = build() if build is not None else build_encoder(params, info)
-        save_npy(cache_dir / f"{clip.name}.npy", encode_frames(built[0], frames, params["frame_batch_size"]))
-        return note
+        def decode(clip) -> tuple[np.ndarray, str] | None:
+            if current(clip):  # another process has just done it
+                return None
+            if frame_cache is not None:
+                return np.asarray(load_frames(frame_cache, clip.name)), ""
+            return decode_clip(clip.video_path, params, threads=1 if workers > 1 else 0)
 
-    extract_in_threads(todo, decode, keep, report, workers, progress)
-    paths = {clip.name: clip.video_path for clip in todo}
-    write_failures(failed_file(cache_dir, shard), report.failed, paths)
+        def keep(clip, decoded: tuple[np.ndarray, str] | None) -> tuple[bool, str | None]:
+            if decoded is None:
+                return False, None
+            frames, note = decoded
+            entry = cache_dir / f"{clip.name}.npy"
+
+            def compute() -> None:
+                if built[0] is None:  # built once a clip needs it
+                    built[0] = build() if build is not None else build_encoder(params, info)
+                features = encode_frames(built[0], frames, params["frame_batch_size"])
+                with writing(cache_dir):
+                    save_npy(entry, features)
+
+            computed, _ = compute_entry(cache_dir, clip.name, entry, Path(clip.video_path), mode,
+                                        lambda: _is_done(entry, n_frames), compute, leftovers.get(clip.name))
+            return computed, note
+
+        try:
+            extract_in_threads(todo, decode, keep, report, workers, progress)
+        finally:
+            with writing(cache_dir):
+                write_failures(failed_file(cache_dir, shard), report.failed,
+                               {clip.name: clip.video_path for clip in todo})
     return report
 
 
@@ -281,6 +304,7 @@ def extract_frame_features(
 def cli_frames(args: argparse.Namespace) -> int:
     """``avsc frames ROOT``: cache the per-frame features of every clip; 1 if any clip failed."""
     params = root_params(args)
-    report = extract_frame_features(dataset_clips(args.root, params), params, cache_root=args.cache,
-                                    shard=args.shard)
+    with reporting(args.shard):
+        report = extract_frame_features(dataset_clips(args.root, params), params, cache_root=args.cache,
+                                        shard=args.shard)
     return report_status(report, args.shard)

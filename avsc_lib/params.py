@@ -39,6 +39,9 @@ NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
     "clip_seconds": (float, int),  # null: every clip as long as its files (an evaluation set)
 }
 
+# The training steps with their own ``<step>_epochs``, ``<step>_batch_size``, ... settings.
+TRAINING_STEPS = ("audio", "visual", "visual_unfrozen", "fusion", "finetune")
+
 # Keys restricted to a set of values.
 CHOICES: dict[str, tuple[Any, ...]] = {
     "synth_profile": ("demo", "smoke", None),
@@ -46,6 +49,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "gammatone_impl": ("fast", "reference"),
     "preprocessing": ("raw", "caffe"),
     "frame_resize": ("cv2", "ffmpeg"),
+    "cache_fingerprint": ("stat", "sha256"),
     "frame_pooling": ("max", "avg"),
     "third_pool": (1, 2),
     "crop_range": ("authors", "clip"),
@@ -61,6 +65,58 @@ ITEM_CHOICES: dict[str, tuple[str, ...]] = {
     "fusion_loss_outputs": ("audio", "visual", "early", "late"),
     "finetune_loss_outputs": ("audio", "visual", "early", "late"),
 }
+
+
+# Numeric keys and their valid ranges, checked when the parameters are loaded so that a bad
+# value is named here rather than failing deep in a notebook: (low, low included, high, high
+# included), None unbounded. STEP_RANGES apply to every ``<step>_<setting>``.
+_POSITIVE = (0, False, None, False)
+_NON_NEGATIVE = (0, True, None, False)
+_AT_LEAST_ONE = (1, True, None, False)
+RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
+    **{key: _POSITIVE for key in ("sample_rate", "n_bands", "window_s", "hop_s", "clip_seconds",
+                                  "segment_seconds", "fps", "frame_size", "frame_batch_size",
+                                  "frame_cache_max_bytes")},
+    **{key: _AT_LEAST_ONE for key in ("feature_jobs", "max_clips")},
+    **{key: _NON_NEGATIVE for key in ("f_min", "synth_seed", "seed", "vgg16_l2", "visual_dense_l2")},
+    "lr_factor": (0, False, 1, False),
+    "audio_dropout": (0, True, 1, False),
+    "frame_cache_quality": (1, True, 100, True),
+    "max_short_fraction": (0, True, 1, False),
+}
+STEP_RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
+    "epochs": _AT_LEAST_ONE, "batch_size": _AT_LEAST_ONE, "learning_rate": _POSITIVE,
+    "mixup_alpha": _NON_NEGATIVE, "lr_patience": _NON_NEGATIVE, "early_stop_patience": _NON_NEGATIVE,
+}
+
+
+def _range_text(low: float | None, low_in: bool, high: float | None, high_in: bool) -> str:
+    parts = []
+    if low is not None:
+        parts.append(f"{'>=' if low_in else '>'} {low}")
+    if high is not None:
+        parts.append(f"{'<=' if high_in else '<'} {high}")
+    return " and ".join(parts)
+
+
+def _check_ranges(params: Mapping[str, Any], steps: tuple[str, ...]) -> None:
+    """ParamsError naming the first numeric key outside its valid range."""
+    ranges = dict(RANGES)
+    ranges.update({f"{step}_{name}": bounds for step in steps for name, bounds in STEP_RANGES.items()})
+    for key, (low, low_in, high, high_in) in ranges.items():
+        value = params.get(key)
+        if value is None or isinstance(value, bool):
+            continue
+        too_low = low is not None and (value < low if low_in else value <= low)
+        too_high = high is not None and (value > high if high_in else value >= high)
+        if too_low or too_high:
+            raise ParamsError(f"parameter '{key}': {value!r} is out of range; valid: "
+                              + _range_text(low, low_in, high, high_in))
+    if params.get("clip_seconds") is not None and params["segment_seconds"] > params["clip_seconds"]:
+        raise ParamsError(f"parameter 'segment_seconds': {params['segment_seconds']} is longer than "
+                          f"clip_seconds {params['clip_seconds']}")
+    if params["hop_s"] > params["window_s"]:
+        raise ParamsError(f"parameter 'hop_s': {params['hop_s']} is longer than window_s {params['window_s']}")
 
 
 class ParamsError(AvscError, ValueError):
@@ -155,6 +211,7 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
                 f"parameter '{key}': expected a list of " + ", ".join(map(repr, allowed))
                 + f", got {checked[key]!r}"
             )
+    _check_ranges(checked, TRAINING_STEPS)
     return checked
 
 

@@ -30,12 +30,12 @@ import pandas as pd
 
 from avsc_lib.atomic import write_text
 from avsc_lib.errors import AvscError
-from avsc_lib.params import build_path, params_hash, save_params
+from avsc_lib.params import TRAINING_STEPS, build_path, params_hash, save_params
 
 if TYPE_CHECKING:
     from avsc_lib.training import StepSpec
 
-STEPS: tuple[str, ...] = ("audio", "visual", "visual_unfrozen", "fusion", "finetune")
+STEPS: tuple[str, ...] = TRAINING_STEPS
 KIND_STEPS: tuple[str, ...] = ("audio", "fusion", "finetune")  # trained once per audio feature kind
 FRAME_STEPS: tuple[str, ...] = ("visual_unfrozen", "finetune")  # train VGG16 on decoded frames
 BEST_WEIGHTS = "best.weights.h5"

@@ -160,24 +160,31 @@ def test_logmel_and_gammatone_share_the_frame_grid():
 def test_longer_audio_is_cut(tmp_path, params):
     path = write_wav(tmp_path / "long.wav", seconds=1.5)
     short = load_params(overrides={"clip_seconds": 1.0})
-    features = audio.clip_features(path, short)
+    with pytest.warns(AudioNote, match=r"long.wav: audio is 1.500 s, longer than 1.0 s; only its first 1.0 s"):
+        features = audio.clip_features(path, short)
     assert features.shape == (64, 50, 3)
     np.testing.assert_array_equal(features[:, 49], features[:, 48])
 
 
-@pytest.mark.parametrize("seconds, padded", [(0.6, 21), (0.01, 49)])
-def test_short_audio_is_padded_with_a_note(tmp_path, seconds, padded):
+@pytest.mark.parametrize("seconds, fraction, padded", [(0.85, 0.2, 9), (0.6, 0.5, 21), (0.01, 0.995, 49)])
+def test_short_audio_is_padded_with_a_note(tmp_path, seconds, fraction, padded):
     path = write_wav(tmp_path / "short.wav", seconds=seconds)
-    short = load_params(overrides={"clip_seconds": 1.0})
+    short = load_params(overrides={"clip_seconds": 1.0, "max_short_fraction": fraction})
     with pytest.warns(AudioNote, match=f"short.wav: audio is .* the last {padded} frames repeat"):
         features = audio.clip_features(path, short)
     assert features.shape == (64, 50, 3)
     assert np.all(features[:, -padded:] == features[:, -padded - 1:-padded])
 
 
+def test_audio_lacking_more_than_max_short_fraction_is_an_error(tmp_path):
+    path = write_wav(tmp_path / "short.wav", seconds=0.75)
+    with pytest.raises(audio.AudioError, match=r"short.wav: audio is 0.750 s, more than 20% shorter than 1.0 s"):
+        audio.clip_features(path, load_params(overrides={"clip_seconds": 1.0}))
+
+
 def test_reference_impl_through_params(tmp_path):
     path = write_wav(tmp_path / "clip.wav", seconds=0.3)
-    fast = audio.clip_features(path, load_params(overrides={"clip_seconds": 0.3}))
-    reference = audio.clip_features(path, load_params(overrides={"clip_seconds": 0.3,
+    fast = audio.clip_features(path, load_params(overrides={"clip_seconds": 0.3, "segment_seconds": 0.3}))
+    reference = audio.clip_features(path, load_params(overrides={"clip_seconds": 0.3, "segment_seconds": 0.3,
                                                                  "gammatone_impl": "reference"}))
     assert np.abs(fast - reference).max() < 0.1

@@ -155,8 +155,9 @@ def test_interrupted_run_leaves_no_half_file_and_resumes(params, clips):
         ff.extract_frame_features(clips, params, CountingEncoder(fail_on_call=5), INFO, progress=False)
     cache = ff.visual_cache_dir(params, INFO)
     assert len(npy_files(cache)) == 1
-    others = sorted(p.name for p in cache.iterdir() if p.suffix != ".npy")
-    assert others == ["backbone.json", "params.yml"]  # no temporary file left behind
+    others = sorted(p.name for p in cache.iterdir() if p.suffix not in (".npy", ".source"))
+    assert others == [".locks", "backbone.json", "params.yml"]  # no temporary file left behind
+    assert sorted(p.name for p in cache.glob("*.source")) == [f"{n}.source" for n in npy_files(cache)]
     encoder = CountingEncoder()
     report = ff.extract_frame_features(clips, params, encoder, INFO, progress=False)
     assert len(report.cached) == 1 and len(report.computed) == 2 and encoder.frames == 2 * N_FRAMES

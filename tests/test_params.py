@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,19 @@ def test_loss_outputs_are_checked():
         load_params(PARAMS_DIR / "smoke.yml", {"finetune_loss_outputs": []})
     with pytest.raises(ParamsError, match="'crop_range'"):
         load_params(PARAMS_DIR / "smoke.yml", {"crop_range": "middle"})
+
+
+@pytest.mark.parametrize("key, value, valid", [
+    ("fps", -5, "> 0"), ("frame_size", 0, "> 0"), ("clip_seconds", 0.0, "> 0"), ("audio_epochs", 0, ">= 1"),
+    ("finetune_batch_size", 0, ">= 1"), ("visual_learning_rate", 0.0, "> 0"), ("lr_factor", 1.5, "> 0 and < 1"),
+    ("frame_cache_quality", 101, ">= 1 and <= 100"), ("max_short_fraction", 1.0, ">= 0 and < 1"),
+    ("feature_jobs", 0, ">= 1"), ("max_clips", 0, ">= 1"),
+])
+def test_out_of_range_values_are_rejected_at_load_naming_the_key(key, value, valid):
+    with pytest.raises(ParamsError, match=rf"parameter '{key}': {value!r} is out of range; valid: {re.escape(valid)}$"):
+        load_params(overrides={key: value})
+
+
+def test_a_segment_longer_than_the_clip_is_rejected():
+    with pytest.raises(ParamsError, match="parameter 'segment_seconds': 1.0 is longer than clip_seconds 0.5"):
+        load_params(overrides={"clip_seconds": 0.5})
