@@ -355,13 +355,17 @@ def _cross_problems(tables: dict[str, list], meta_rows: list) -> list[Problem]:
     return problems
 
 
-def check_root(root: str | Path) -> list[Problem]:
+def check_root(root: str | Path, clip_seconds: float | None = None, max_short_fraction: float = 0.2,
+               media: bool = True, deep: bool = False, workers: int = 4) -> list[Problem]:
     """Every problem of a dataset root in the TAU layout; an empty list for a valid root.
 
     Checks the required files and folders; that each CSV is readable, tab-separated and has
     its columns; in each row, the clip name, the label (known, agreeing with the name and with
     ``meta.csv``), that the audio and video files exist and are not empty, duplicated rows;
     that no location spans train and evaluate; that the test list holds the evaluate clips.
+    With ``media`` (:mod:`avsc_lib.media_check`), that every audio file's header is readable and
+    every video has a video stream with a decodable first frame (``deep``: every sample and
+    frame decodes), and that none lacks more than ``max_short_fraction`` of ``clip_seconds``.
     An evaluation set is checked as :func:`avsc_lib.evaluation_set.check_evaluation_root`
     says. Nothing is modified.
     """
@@ -389,6 +393,13 @@ def check_root(root: str | Path) -> list[Problem]:
             problems += _check_rows(root, str(path.relative_to(root)), rows, split != "test", files)
     problems += _location_problems(f"{SETUP_DIR}/fold1_evaluate.csv", tables)
     problems += _cross_problems(tables, meta_rows)
+    if media:
+        from avsc_lib.media_check import check_files
+
+        present = [(path, "audio" if path.suffix.lower() in (".wav", ".flac") else "video")
+                   for path, state in sorted(files.items()) if state == "ok"]
+        problems += [Problem(str(p.path.relative_to(root)), None, p.kind, p.message)
+                     for p in check_files(present, clip_seconds, max_short_fraction, deep, workers)]
     return problems
 
 
@@ -430,8 +441,20 @@ def format_report(root: str | Path, problems: list[Problem], limit: int = 200) -
     return "\n".join(lines)
 
 
+def root_clip_seconds(root: str | Path) -> float:
+    """The length a root's clips should have: a synthetic set's (its marker), else the TAU 10 s."""
+    import json
+
+    from avsc_lib.params import defaults
+
+    try:
+        return float(json.loads((Path(root) / "synth.json").read_text())["profile"]["clip_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float(defaults()["clip_seconds"])
+
+
 def cli_check(args: argparse.Namespace) -> int:
-    """``avsc check ROOT``: print the report; exit status 0 only for a valid root, else 1."""
-    problems = check_root(args.root)
+    """``avsc check ROOT [--deep]``: print the report; exit status 0 only for a valid root, else 1."""
+    problems = check_root(args.root, clip_seconds=root_clip_seconds(args.root), deep=args.deep)
     print(format_report(args.root, problems))
     return 0 if not problems else 1

@@ -29,6 +29,7 @@ from avsc_lib.atomic import atomic_path, write_text
 from avsc_lib.classes import CLASSES, NUM_CLASSES
 from avsc_lib.errors import AvscError
 from avsc_lib.paper import ACCURACY, OUTPUTS
+from avsc_lib.synth import describe_data
 
 OUTPUT_TITLES = {"audio": "audio only", "visual": "visual only", "early": "early fusion", "late": "late fusion"}
 KIND_TITLES = {"gammatone": "gammatone", "logmel": "log-mel"}
@@ -381,7 +382,7 @@ def study_metrics(params: Mapping[str, Any], run: Any, fused: Evaluation,
         "step": run.step,
         "run": str(run.dir),
         "profile": params["profile"],
-        "data": {key: params[key] for key in ("data_root", "synth_profile", "synth_seed", "max_clips")},
+        "data": describe_data(params),
         "backbone": json.loads(backbone_file.read_text()) if backbone_file.is_file() else None,
         "accuracy_by_kind": dict(by_kind or {}),
     })

@@ -28,6 +28,7 @@ from avsc_lib.atomic import atomic_path, write_text
 from avsc_lib.classes import CLASSES
 from avsc_lib.errors import AvscError
 from avsc_lib.paper import OUTPUTS, PAPER_TITLE
+from avsc_lib.params import build_path
 
 MODEL_FILE = "model.keras"
 SETTINGS_FILE = "settings.json"
@@ -62,6 +63,8 @@ def resolve_run(path: str | Path) -> Path:
     from avsc_lib.runs import DONE_FILE, is_done, run_dir
 
     path = Path(path).expanduser().resolve()
+    if not path.exists():
+        raise AvscError(f"{path}: no such folder; expected {_EXPECTED}. {_where_runs_are()}")
     if (path / DONE_FILE).is_file():
         return path
     if (path / PARAMS_FILE).is_file() and any(path.glob("0*.ipynb")):
@@ -76,7 +79,24 @@ def resolve_run(path: str | Path) -> Path:
         if not is_done(folder):
             raise AvscError(f"{path}: its audio-visual network ({folder.name}) has not finished training")
         return folder
-    raise AvscError(f"{path}: not a run folder of the audio-visual network, an `avsc run` folder or an export")
+    raise AvscError(f"{path}: not a run folder of the audio-visual network, an `avsc run` folder or an export; "
+                    f"expected {_EXPECTED}. {_where_runs_are()}")
+
+
+_EXPECTED = ("a trained run folder of the fusion or finetune step (holding done.json), or the folder of "
+             "an `avsc run` (build/run-<profile>, holding params.yml and the executed notebooks)")
+
+
+def _where_runs_are() -> str:
+    """Where this project's trained audio-visual networks are, for an error message."""
+    from avsc_lib.params import load_params
+    from avsc_lib.runs import DONE_FILE
+
+    runs = build_path(load_params(None), "runs")
+    found = sorted(p for p in runs.glob("*-*") if p.name.startswith(("fusion", "finetune")) and (p / DONE_FILE).is_file())
+    if not found:
+        return f"No trained audio-visual network is in {runs} yet (avsc run trains them)."
+    return f"Trained audio-visual networks in {runs}: " + ", ".join(p.name for p in found[:5]) + (" ..." if len(found) > 5 else "")
 
 
 def network_on_frames(folder: str | Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:

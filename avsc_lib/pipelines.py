@@ -40,7 +40,7 @@ either from the caches.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -97,12 +97,14 @@ class SplitData:
         labels: class index per clip (DCASE order), or None for an unlabelled split.
         audio: per clip ``(n_bands, n_audio_frames, channels)`` features, or None.
         visual: per clip ``(n_video_frames, ...)`` cached features or decoded frames, or None.
+        dropped: clips of the split left out because their files failed, and why.
     """
 
     names: list[str]
     labels: np.ndarray | None = None
     audio: Sequence[np.ndarray] | None = None
     visual: Sequence[np.ndarray] | None = None
+    dropped: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.names)

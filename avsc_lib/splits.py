@@ -26,10 +26,12 @@ def split_clips(params: Mapping[str, Any], split: str) -> list:
     return clips[: params["max_clips"]] if params["max_clips"] else clips
 
 
-def _drop_failed(clips: list, failed: Mapping[str, str], what: str) -> list:
+def _drop_failed(clips: list, failed: Mapping[str, str], what: str, dropped: dict[str, str]) -> list:
+    """The clips without a failure; the failures are added to ``dropped`` and named in a warning."""
     if failed:
         names = ", ".join(sorted(failed)[:5]) + (" ..." if len(failed) > 5 else "")
         print(f"warning: {len(failed)} clip(s) without {what} are left out: {names}", file=sys.stderr)
+        dropped.update({name: f"no {what}: {why}" for name, why in failed.items() if name not in dropped})
     return [clip for clip in clips if clip.name not in failed]
 
 
@@ -64,13 +66,14 @@ def load_split_data(
     if not clips:
         raise AvscError(f"split '{split}' of the data set has no clips")
     lazy = len(clips) > 2000 if lazy is None else lazy
+    dropped: dict[str, str] = {}
     progress = sys.stderr.isatty()
     loaders: dict[str, Callable[[str], Any]] = {}
     if audio is not None:
         from avsc_lib import cache
 
         report = cache.extract_audio_features(clips, params, kind=audio, jobs=params["feature_jobs"], progress=progress)
-        clips = _drop_failed(clips, report.failed, f"{audio} features")
+        clips = _drop_failed(clips, report.failed, f"{audio} features", dropped)
         audio_dir = cache.audio_cache_dir(params, audio)
         loaders["audio"] = lambda name: cache.load_audio_features(audio_dir, name)
     frames_dir = None
@@ -78,7 +81,7 @@ def load_split_data(
         from avsc_lib import frame_cache
 
         report = frame_cache.extract_frames(clips, params, progress=progress)
-        clips = _drop_failed(clips, report.failed, "decoded frames")
+        clips = _drop_failed(clips, report.failed, "decoded frames", dropped)
         frames_dir = report.cache_dir
         loaders["visual"] = lambda name: frame_cache.load_frames(frames_dir, name)
     if visual == "features":
@@ -89,7 +92,7 @@ def load_split_data(
             clips, params, encoder_info=backbone.info, build=backbone.build, progress=progress,
             frame_cache=frames_dir if backbone.from_frame_cache else None,
         )
-        clips = _drop_failed(clips, report.failed, "frame features")
+        clips = _drop_failed(clips, report.failed, "frame features", dropped)
         visual_dir = report.cache_dir
         loaders["visual"] = lambda name: frame_features.load_frame_features(visual_dir, name)
     names = [clip.name for clip in clips]
@@ -100,7 +103,7 @@ def load_split_data(
     labels = None
     if all(clip.scene is not None for clip in clips):
         labels = np.array([label_to_index(clip.scene) for clip in clips], dtype=np.int64)
-    data = SplitData(names, labels, values.get("audio"), values.get("visual"))
+    data = SplitData(names, labels, values.get("audio"), values.get("visual"), dropped)
     if not lazy and visual != "frames":
         check_lengths(data, segment_geometry(params))
     return data

@@ -130,6 +130,10 @@ def run_study(
             raise AvscError(f"{root}: dataset root not found (see 'avsc check ROOT')")
         overrides["data_root"] = str(root)
     params = load_params(params_file, overrides)  # fails early, naming a bad key
+    if params["data_root"]:
+        from avsc_lib.data_check import validate_data
+
+        validate_data(params, log)
     run_dir = Path(out).expanduser().resolve() if out else default_run_dir(params)
     _check_run_dir(run_dir)
     notebooks = study_notebooks() if notebooks is None else list(notebooks)
@@ -361,6 +365,12 @@ def provenance_rows(params: Mapping[str, Any], params_file: str | Path | None = 
              for k, v in (overrides or {}).items() if k != "data_root"}
     rows.append(("overrides", ", ".join(f"{k}={v}" for k, v in shown.items()) or "none"))
     rows.append(("data set", dataset_description(params)))
+    if params.get("data_root") and params.get("allow_invalid_data"):
+        from avsc_lib.data_check import accepted_problems
+
+        accepted = accepted_problems(params)
+        rows.append(("accepted data problems", f"{len(accepted)}: " + "; ".join(accepted[:5])
+                     + (" ..." if len(accepted) > 5 else "") if accepted else "none found"))
     used = ("; used " + weights_description(weights_info)) if weights_info else " (not used in this chapter)"
     rows.append(("backbone weights", f"requested {params['weights']}{used}"))
     return rows

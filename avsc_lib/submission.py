@@ -47,22 +47,24 @@ def _write_rows(path: Path, rows: Iterable[tuple[str, np.ndarray]]) -> Path:
     return path
 
 
-def write_submission(path: str | Path, names: Sequence[str], segment_probs: np.ndarray) -> Path:
+def write_submission(path: str | Path, names: Sequence[str], segment_probs: np.ndarray | Sequence[np.ndarray]) -> Path:
     """Write a DCASE submission file: one tab-separated row per 1-s segment.
 
     Args:
         path: the file to write (atomically).
         names: clip names.
-        segment_probs: (clips, segments, classes) probabilities, classes in DCASE order.
+        segment_probs: (clips, segments, classes) probabilities, classes in DCASE order, or one
+            (segments, classes) array per clip for clips of different lengths.
 
     Returns:
         The path written.
     """
-    segment_probs = np.asarray(segment_probs)
-    if segment_probs.ndim != 3 or segment_probs.shape[0] != len(names) or segment_probs.shape[2] != NUM_CLASSES:
-        raise AvscError(f"{path}: expected probabilities (clips={len(names)}, segments, {NUM_CLASSES}), "
-                        f"got {segment_probs.shape}")
-    rows = ((segment_filename(clip, i), p) for clip, probs in zip(names, segment_probs) for i, p in enumerate(probs))
+    per_clip = [np.asarray(probs) for probs in segment_probs]
+    if len(per_clip) != len(names) or any(p.ndim != 2 or p.shape[1] != NUM_CLASSES for p in per_clip):
+        shapes = sorted({p.shape for p in per_clip}, key=str)[:3]
+        raise AvscError(f"{path}: expected per clip (segments, {NUM_CLASSES}) probabilities for {len(names)} "
+                        f"clips, got {len(per_clip)} arrays of shapes {shapes}")
+    rows = ((segment_filename(clip, i), p) for clip, probs in zip(names, per_clip) for i, p in enumerate(probs))
     return _write_rows(Path(path), rows)
 
 
@@ -98,15 +100,57 @@ def final_output(outputs: Sequence[str]) -> str:
     return "late" if "late" in outputs else outputs[0]
 
 
+def _length_notes(clips: Sequence, params: dict, inputs: Sequence[str]) -> dict[str, str]:
+    """Clips whose audio or video holds another number of whole segments than ``clip_seconds``, and how long."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from avsc_lib.media import probe
+    from avsc_lib.media_check import audio_seconds
+
+    segment = params["segment_seconds"]
+    want = round(params["clip_seconds"] / segment)
+
+    def whole(seconds: float) -> int:  # the 1-s segments a clip holds (0.1 s of tolerance)
+        return int((seconds + 0.1) // segment)
+
+    def measure(clip) -> str | None:
+        lengths = []
+        try:
+            if "audio" in inputs:
+                lengths.append(("audio", audio_seconds(clip.audio_path)))
+            if "visual" in inputs:
+                lengths.append(("video", probe(clip.video_path).duration))
+        except AvscError:
+            return None  # unreadable: the caches report it
+        off = [f"{kind} {seconds:.2f} s" for kind, seconds in lengths
+               if seconds is not None and whole(seconds) != want]
+        return ", ".join(off) or None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = dict(zip((clip.name for clip in clips), pool.map(measure, clips)))
+    return {name: note for name, note in found.items() if note}
+
+
+def _missing_clips(expected: Sequence[str], data) -> dict[str, str]:
+    """The clips of a split that are not in its loaded data, and why."""
+    have = set(data.names)
+    return {name: data.dropped.get(name, "not loaded") for name in expected if name not in have}
+
+
 def cli_predict(args: argparse.Namespace) -> int:
-    """``avsc predict RUN_DIR ROOT --split evaluate|test [--out FILE]``: write a submission file.
+    """``avsc predict RUN_DIR ROOT --split evaluate|test [--out FILE] [--allow-missing]``: write a
+    submission file.
 
     On a development root, one row per 1-s segment (``<clip>_<i>``); on an evaluation set
     (``dataset.is_evaluation_root``), whose clips are as long as their files, one row per clip.
+    Every clip is scored over all its whole seconds, whatever the length the model was trained
+    on (clips of another length are listed). A clip that cannot be read makes the command fail,
+    naming it, unless ``--allow-missing``.
     """
     from avsc_lib.dataset import is_evaluation_root
     from avsc_lib.export import resolve_run
     from avsc_lib.runs import load_run
+    from avsc_lib.splits import split_clips
 
     root = Path(args.root).expanduser().resolve()
     if not root.is_dir():
@@ -114,17 +158,37 @@ def cli_predict(args: argparse.Namespace) -> int:
     run, params = load_run(resolve_run(args.run_dir))
     params = {**params, "data_root": str(root), "max_clips": None}
     evaluation_set = is_evaluation_root(root)
-    if evaluation_set:
-        if args.split != "test":
-            raise AvscError(f"{root}: an evaluation set has only the test split (fold1_test.csv)")
+    if evaluation_set and args.split != "test":
+        raise AvscError(f"{root}: an evaluation set has only the test split (fold1_test.csv)")
+    clips, other = split_clips(params, args.split), {}
+    if not evaluation_set:
+        other = _length_notes(clips, params, run.inputs)
+        if other:
+            print(f"note: {len(other)} clip(s) are not {params['clip_seconds']:g} s long as the model's training "
+                  "clips; every clip is scored over all its whole seconds: "
+                  + "; ".join(f"{name} ({note})" for name, note in sorted(other.items())[:10])
+                  + (" ..." if len(other) > 10 else ""))
+    if evaluation_set or other:
         params["clip_seconds"] = None
     data = split_data(run, params, args.split)
+    missing = _missing_clips([clip.name for clip in clips], data)
+    if missing:
+        listed = "\n".join(f"  {name}: {why}" for name, why in sorted(missing.items()))
+        if not args.allow_missing:
+            raise AvscError(f"{len(missing)} of {len(clips)} clips cannot be scored, no submission written:\n"
+                            f"{listed}\n  (--allow-missing writes the submission without them)")
+        print(f"warning: the submission leaves out {len(missing)} of {len(clips)} clips (--allow-missing):\n{listed}")
     output = final_output(run.outputs)
     out = Path(args.out) if args.out else Path(run.dir) / f"submission_{args.split}.csv"
-    if evaluation_set:
+    if params["clip_seconds"] is None:
         probs = predict_clips(run, data, params)[output]
-        write_clip_submission(out, data.names, probs)
-        print(f"wrote {out}: {len(data)} clips, one row each ({output} output, {sum(map(len, probs))} seconds)")
+        (write_clip_submission if evaluation_set else write_submission)(out, data.names, probs)
+        unit = "clips, one row each" if evaluation_set else "clips, one row per 1-s segment"
+        print(f"wrote {out}: {len(data)} {unit} ({output} output, {sum(map(len, probs))} seconds)")
+        if data.labels is not None:
+            labels = np.repeat(data.labels, [len(p) for p in probs])
+            scores = score(np.concatenate(probs)[:, None, :], labels)
+            print(f"accuracy {scores['accuracy']:.3f}, log loss {scores['log_loss']:.3f} over 1-s segments")
         return 0
     probs = predict_segments(run, data)
     write_submission(out, data.names, probs[output])

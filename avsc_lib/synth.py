@@ -279,6 +279,20 @@ def _marker(profile: Profile, seed: int, n_clips: int) -> dict[str, Any]:
             "seed": seed, "clips": n_clips}
 
 
+def describe_data(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The data set a study used: its root, and the synthetic profile and seed it was generated
+    with (read from the marker of a ``data_root``; None for a real data set)."""
+    profile, seed = params.get("synth_profile"), params.get("synth_seed")
+    if params.get("data_root"):
+        try:
+            marker = json.loads((Path(params["data_root"]) / MARKER).read_text())
+            profile, seed = marker["profile"]["name"], marker["seed"]
+        except (OSError, ValueError, KeyError, TypeError):
+            profile, seed = None, None
+    return {"data_root": params.get("data_root"), "synth_profile": profile, "synth_seed": seed,
+            "max_clips": params.get("max_clips")}
+
+
 def data_identity(params: Mapping[str, Any]) -> str | None:
     """What a feature cache must know of the data set beyond clip names, as a short hash.
 

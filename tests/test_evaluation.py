@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from avsc_lib import evaluation, runs, submission
+from avsc_lib import evaluation, runs, splits, submission
 from avsc_lib.classes import CLASSES
+from avsc_lib.dataset import Clip
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.errors import AvscError
 from avsc_lib.evaluation import (
@@ -97,7 +98,7 @@ def test_submission_file_format(tmp_path):
     (tmp_path / "bad.csv").write_text("file\tlabel\n")
     with pytest.raises(AvscError, match="bad.csv: header"):
         read_submission(tmp_path / "bad.csv")
-    with pytest.raises(AvscError, match="expected probabilities"):
+    with pytest.raises(AvscError, match=r"expected per clip \(segments, 10\) probabilities for 2 clips, got 3 arrays"):
         write_submission(tmp_path / "x.csv", names[:2], probs)
 
 
@@ -183,6 +184,8 @@ def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
         return tiny_split(4, labelled=split != "test")
 
     monkeypatch.setattr(submission, "split_data", fake_split)
+    clips = [Clip(name, root / f"{name}.wav", root / f"{name}.mp4", None) for name in tiny_split(4).names]
+    monkeypatch.setattr(splits, "split_clips", lambda params_, split: clips)
     assert avsc_main(["predict", str(run.dir), str(root), "--split", "test"]) == 0
     table = read_submission(run.dir / "submission_test.csv")
     assert len(table) == 40 and seen == {"root": str(root), "split": "test"}
