@@ -1,8 +1,12 @@
 # avsc: two commands on a fresh machine
 #   make book   the whole study on the synthetic demo set (or PARAMS=params/paper.yml DATA=/path/to/root)
 #   make test   the test suite
+# GPU=1 installs TensorFlow's CUDA build instead of tensorflow-cpu; BACKEND=jax runs on Keras' JAX backend.
 PYTHON ?= python3
 VENV ?= .venv
+GPU ?=
+BACKEND ?=
+FLAVOR := $(if $(GPU),gpu,cpu)
 PARAMS ?= params/demo.yml
 DATA ?=
 OUT ?=
@@ -16,11 +20,17 @@ help:
 	@echo "make book   run the study (PARAMS=$(PARAMS)) and build the book"
 	@echo "make test   run the test suite"
 
-$(BIN)/avsc: pyproject.toml
-	@bash scripts/setup_venv.sh "$(PYTHON)" "$(VENV)"
+ifneq ($(BACKEND),)
+export KERAS_BACKEND := $(BACKEND)
+endif
+
+# The stamp names the flavour installed, so that GPU=1 on a CPU environment reinstalls TensorFlow.
+$(VENV)/.installed-$(FLAVOR): pyproject.toml
+	@bash scripts/setup_venv.sh "$(PYTHON)" "$(VENV)" $(FLAVOR)
+	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-venv: $(BIN)/avsc
+venv: $(VENV)/.installed-$(FLAVOR)
 
 book: venv
 	$(BIN)/avsc run --params $(PARAMS) $(if $(DATA),--data $(DATA)) $(if $(OUT),--out $(OUT))

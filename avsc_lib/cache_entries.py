@@ -5,7 +5,8 @@ clip. This module holds what they share about such an entry:
 
 - **fingerprint**: ``<entry>.source`` records the source file an entry was computed from (size
   and modification time, as make and DVC do, or with ``cache_fingerprint: sha256`` a hash of
-  its content). An entry whose source changed, or whose record is missing, is computed again.
+  its content). An entry whose source changed is computed again; an entry without a record
+  (from before records existed) is adopted and recorded.
 - **claim**: a process computing an entry holds an exclusive lock on ``.locks/<clip>.lock``
   (``flock``; released by the kernel when the process dies), and checks again under the lock
   whether the entry is current: two extractions into one cache never compute a clip twice.
@@ -77,9 +78,25 @@ def source_record(entry: Path) -> Path:
 
 
 def is_current(entry: Path, source: Path, mode: str = "stat") -> bool:
-    """True when ``entry`` was computed from ``source`` as it is now (its record matches)."""
+    """True when ``entry`` was computed from ``source`` as it is now (its record matches).
+
+    An entry without a record (written before records existed, or by a run killed between the
+    entry and its record) is adopted: its record is written now, so that from now on a change
+    of the source is noticed, and the caches of earlier versions are not computed again.
+    """
     try:
-        return source_record(entry).read_text().strip() == fingerprint(source, mode)
+        current = fingerprint(source, mode)
+    except OSError:
+        return False
+    record = source_record(entry)
+    try:
+        return record.read_text().strip() == current
+    except FileNotFoundError:
+        try:
+            write_text(record, current + "\n")
+        except OSError:
+            return False
+        return True
     except OSError:
         return False
 

@@ -382,11 +382,19 @@ def study_metrics(params: Mapping[str, Any], run: Any, fused: Evaluation,
         "step": run.step,
         "run": str(run.dir),
         "profile": params["profile"],
+        "backend": _keras_backend(),
         "data": describe_data(params),
         "backbone": json.loads(backbone_file.read_text()) if backbone_file.is_file() else None,
         "accuracy_by_kind": dict(by_kind or {}),
     })
     return result
+
+
+def _keras_backend() -> str:
+    """The Keras backend that computed the predictions (``tensorflow``, ``jax``, ``torch``)."""
+    import keras
+
+    return keras.backend.backend()
 
 
 def write_study_metrics(path: str | Path, metrics: Mapping[str, Any]) -> Path:

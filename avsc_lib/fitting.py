@@ -15,7 +15,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import keras
 import tensorflow as tf
@@ -33,24 +34,41 @@ def output_names(model: keras.Model) -> tuple[str, ...]:
     return tuple(model.output_names)
 
 
-def compile_model(model: keras.Model, learning_rate: float, loss_outputs: Sequence[str] | None = None) -> keras.Model:
+def compile_model(model: keras.Model, learning_rate: float, loss_outputs: Sequence[str] | None = None,
+                  jit_compile: bool = False) -> keras.Model:
     """Compile with Adam and categorical cross-entropy; accuracy of every output.
 
     Args:
         model: a single-output subnetwork or the four-output audio-visual network.
         learning_rate: Adam's initial learning rate.
         loss_outputs: for a multi-output model, the outputs whose loss is trained (summed).
+        jit_compile: compile the training step with XLA (the JAX backend always does).
     """
     names = output_names(model)
+    jit = "auto" if keras.backend.backend() == "jax" else bool(jit_compile)
     if not isinstance(model.output, dict):
-        model.compile(keras.optimizers.Adam(learning_rate), "categorical_crossentropy", metrics=["accuracy"])
+        model.compile(keras.optimizers.Adam(learning_rate), "categorical_crossentropy", metrics=["accuracy"],
+                      jit_compile=jit)
     else:
         losses = {name: "categorical_crossentropy" for name in (loss_outputs or names)}
         model.compile(
             keras.optimizers.Adam(learning_rate), loss=losses,
-            metrics={name: ["accuracy"] for name in names},
+            metrics={name: ["accuracy"] for name in names}, jit_compile=jit,
         )
     return model
+
+
+@contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Build and train under Keras' dtype policy ``name`` (``float32``, ``mixed_float16``,
+    ``mixed_bfloat16``); the previous policy is restored afterwards. The output layers compute
+    in float32 in every policy, so the probabilities and losses keep full precision."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def distribution_strategy(params: Mapping[str, Any]) -> tf.distribute.Strategy:
@@ -173,7 +191,7 @@ def fit_run(
         validation: the validation segments (labelled).
         monitor: the validation accuracy that picks the best weights.
         params: the parameter set (``seed``, ``schedule_monitor``, ``lr_factor``,
-            ``strategy``), saved as ``params.yml``.
+            ``strategy``, ``precision``), saved as ``params.yml``.
         settings: the step's ``epochs``, ``lr_patience`` and ``early_stop_patience``.
         callbacks: extra Keras callbacks (called last).
         verbose: Keras verbosity; default :func:`default_verbose`.
@@ -185,7 +203,7 @@ def fit_run(
     backup = folder / BACKUP_DIR
     resuming = start_run(folder, params)
     keras.utils.set_random_seed(params["seed"])
-    with distribution_strategy(params).scope():
+    with distribution_strategy(params).scope(), precision_policy(params["precision"]):
         model = build()
     checkpoint = BestCheckpoint(folder / BEST_WEIGHTS, monitor)
     reduce_lr, early_stop = schedule_callbacks(monitor, params, settings)
@@ -211,6 +229,8 @@ def fit_run(
         "max_epochs": int(epochs),
         "stopped_early": bool(len(log) < epochs),
         "resumed": resuming,
+        "backend": keras.backend.backend(),
+        "precision": params["precision"],
         "seconds": round(time.perf_counter() - started, 1),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

@@ -55,6 +55,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "crop_range": ("authors", "clip"),
     "schedule_monitor": ("val_loss", "val_accuracy"),
     "strategy": ("default", "mirrored"),
+    "precision": ("float32", "mixed_float16", "mixed_bfloat16"),
     "eval_split": ("train", "evaluate"),
     "submission_split": ("evaluate", "test"),
 }

@@ -52,6 +52,9 @@ STEP_SETTINGS = ("epochs", "batch_size", "learning_rate", "mixup_alpha", "lr_pat
 # backbone weights, the step's own settings and its upstream steps' keys).
 DATA_KEYS = ("synth_profile", "synth_seed", "max_clips", "eval_split")  # with data_fingerprint()
 SCHEDULE_KEYS = ("seed", "lr_factor", "schedule_monitor", "crop_range")
+# Keys of the training arithmetic, in the key only when they differ from the authors' (float32, no
+# XLA), so that the runs of the default settings keep their folders.
+COMPUTE_DEFAULTS = {"precision": "float32", "jit_compile": False}
 AUDIO_KEYS = (
     "sample_rate", "n_bands", "window_s", "hop_s", "f_min", "gammatone_impl", "clip_seconds",
     "segment_seconds", "audio_dropout", "third_pool",
@@ -119,6 +122,7 @@ def run_key(params: Mapping[str, Any], step: str, kind: str | None = None) -> di
     if step not in STEPS:
         raise AvscError(f"unknown training step {step!r}; valid: {', '.join(STEPS)}")
     key = {name: params[name] for name in DATA_KEYS + SCHEDULE_KEYS}
+    key.update({name: params[name] for name, default in COMPUTE_DEFAULTS.items() if params[name] != default})
     key["data"] = data_fingerprint(params)
     for upstream in upstream_steps(params, step):
         key.update(run_key(params, upstream, kind))

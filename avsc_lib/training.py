@@ -318,7 +318,8 @@ def run_step(
                             settings["mixup_alpha"], targets, params["crop_range"])
     validation = segment_dataset(val, spec.inputs, EVAL_BATCH_SIZE, geometry, outputs=targets)
     model, info = fit_run(
-        folder, lambda: compile_model(spec.build(), settings["learning_rate"], spec.loss_outputs), sampler,
+        folder, lambda: compile_model(spec.build(), settings["learning_rate"], spec.loss_outputs,
+                                      params["jit_compile"]), sampler,
         validation, spec.monitor, params, settings, callbacks, verbose,
     )
     info.update({"step": spec.step, "kind": spec.kind, "train_clips": len(train), "val_clips": len(val),

@@ -54,10 +54,13 @@ def test_a_broken_wav_is_not_served_from_the_cache(tmp_path, params):
     assert list(report.failed) == [paths[0].stem] and len(report.cached) == 2
 
 
-def test_an_entry_without_a_source_record_is_recomputed(tmp_path, params):
+def test_an_entry_without_a_source_record_is_adopted_then_watched(tmp_path, params):
     paths = make_clips(tmp_path / "audio", 2)
     report = extract(paths, params)
-    cache_entries.source_record(report.cache_dir / f"{paths[0].stem}.npy").unlink()
+    record = cache_entries.source_record(report.cache_dir / f"{paths[0].stem}.npy")
+    record.unlink()  # as a cache written before records existed
+    assert extract(paths, params).computed == [] and record.is_file()
+    write_wav(paths[0], seed=11)
     assert extract(paths, params).computed == [paths[0].stem]
 
 

@@ -54,5 +54,5 @@ def build_audio_subnetwork(
         x = layers.MaxPooling2D((1, pool), name=f"audio_pool{i}")(x)
         x = layers.Dropout(dropout, name=f"audio_dropout{i}")(x)
     x = layers.GlobalAveragePooling2D(name="audio_gap")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="audio_probs")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="audio_probs")(x)
     return keras.Model(inputs, outputs, name="audio_subnetwork")

@@ -94,10 +94,10 @@ def build_audiovisual_network(
         layers.GRU(FUSION_GRU_UNITS, return_sequences=True, name="gru"), name="fusion_bigru"
     )(x)
     x = layers.GlobalAveragePooling1D(name="fusion_average")(x)
-    early = layers.Dense(num_classes, activation="softmax", name="early_probs")(x)
+    early = layers.Dense(num_classes, activation="softmax", dtype="float32", name="early_probs")(x)
 
-    x = layers.Concatenate(name="late_concat")([early, audio_probs, visual_probs])
-    late = layers.Dense(num_classes, activation="softmax", name="late_probs")(x)
+    x = layers.Concatenate(dtype="float32", name="late_concat")([early, audio_probs, visual_probs])
+    late = layers.Dense(num_classes, activation="softmax", dtype="float32", name="late_probs")(x)
 
     model = keras.Model(
         {"audio": audio_in, "visual": visual_in},

@@ -44,8 +44,9 @@ def build_visual_head(n_steps: int = 5, feature_dim: int = 512, num_classes: int
     )(features)
     x = layers.Dropout(HEAD_DROPOUT, name="visual_dropout")(x)
     regularizer = keras.regularizers.L2(dense_l2) if dense_l2 > 0 else None
-    x = layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name="visual_step_probs")(x)
-    probs = layers.GlobalAveragePooling1D(name="visual_average")(x)
+    x = layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, dtype="float32",
+                     name="visual_step_probs")(x)
+    probs = layers.GlobalAveragePooling1D(dtype="float32", name="visual_average")(x)
     return keras.Model(features, probs, name="visual_head")
 
 
