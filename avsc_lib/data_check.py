@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 from avsc_lib.atomic import write_text
 from avsc_lib.errors import AvscError
-from avsc_lib.params import build_path
+from avsc_lib.params import build_path, feature_workers
 
 
 def data_check_file(params: Mapping[str, Any]) -> Path:
@@ -38,7 +38,7 @@ def validate_data(params: Mapping[str, Any], log: Callable[[str], None] = print)
     root = params["data_root"]
     log(f"avsc run: checking the data set {root} (as avsc check does) ...")
     problems = check_root(root, params["clip_seconds"], params["max_short_fraction"],
-                          workers=2 * params["feature_jobs"])
+                          workers=2 * feature_workers(params))
     accepted = [str(problem) for problem in problems]
     if problems and not params["allow_invalid_data"]:
         raise AvscError(f"the data set has problems; nothing was run.\n{format_report(root, problems)}\n"

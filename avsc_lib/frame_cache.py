@@ -39,7 +39,7 @@ from avsc_lib.cache import (
 )
 from avsc_lib.cache_entries import compute_entry, is_current, stale_temporaries, writing
 from avsc_lib.errors import AvscError
-from avsc_lib.params import build_path, params_hash, save_params
+from avsc_lib.params import build_path, feature_workers, params_hash, save_params
 from avsc_lib.synth import data_identity
 from avsc_lib.video import decode_frames, iter_frames
 
@@ -238,7 +238,7 @@ def extract_frames(
         (report.cached if current else todo).append(clip.name if current else clip)
     if not todo:
         return report
-    workers = max(1, workers or params.get("feature_jobs", 1))
+    workers = max(1, workers or feature_workers(params))
     with on_write_error(report):
         with writing(cache_dir):
             cache_dir.mkdir(parents=True, exist_ok=True)

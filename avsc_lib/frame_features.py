@@ -41,7 +41,7 @@ from avsc_lib.cache import (  # shared with the audio cache
 from avsc_lib.cache_entries import compute_entry, is_current, stale_temporaries, writing
 from avsc_lib.errors import AvscError
 from avsc_lib.frame_cache import dataset_clips, decode_clip, frames_per_clip, load_frames
-from avsc_lib.params import build_path, params_hash, save_params
+from avsc_lib.params import build_path, feature_workers, params_hash, save_params
 from avsc_lib.synth import data_identity
 
 FORMAT_VERSION = 1  # bump when the code changes what the files hold (e.g. the frame scaling)
@@ -258,7 +258,7 @@ def extract_frame_features(
     report.cached = sorted(set(clip.name for clip in clips) - {clip.name for clip in todo})
     if not todo:
         return report
-    workers = max(1, decode_workers or params.get("feature_jobs", 1))
+    workers = max(1, decode_workers or feature_workers(params))
     built = [encoder]
     with on_write_error(report):
         with writing(cache_dir):

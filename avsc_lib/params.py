@@ -78,7 +78,8 @@ RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
     **{key: _POSITIVE for key in ("sample_rate", "n_bands", "window_s", "hop_s", "clip_seconds",
                                   "segment_seconds", "fps", "frame_size", "frame_batch_size",
                                   "frame_cache_max_bytes")},
-    **{key: _AT_LEAST_ONE for key in ("feature_jobs", "max_clips")},
+    "max_clips": _AT_LEAST_ONE,
+    "feature_jobs": _NON_NEGATIVE,
     **{key: _NON_NEGATIVE for key in ("f_min", "synth_seed", "seed", "vgg16_l2", "visual_dense_l2")},
     "lr_factor": (0, False, 1, False),
     "audio_dropout": (0, True, 1, False),
@@ -302,6 +303,13 @@ def text_code_differences() -> list[tuple[str, Any, Any]]:
     code, text = load_params(PARAMS_DIR / BASE_FILE), load_params(PARAMS_DIR / TEXT_FILE)
     keys = [key for key in _read_yaml(PARAMS_DIR / TEXT_FILE) if key not in ("inherit", "profile")]
     return [(key, text[key], code[key]) for key in keys if text[key] != code[key]]
+
+
+def feature_workers(params: Mapping[str, Any]) -> int:
+    """Processes or threads for feature extraction and decoding: ``feature_jobs``, 0 every core."""
+    import os
+
+    return int(params.get("feature_jobs") or os.cpu_count() or 1)
 
 
 def build_path(params: Mapping[str, Any], *parts: str) -> Path:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -266,14 +266,22 @@ def clip_segments(
     return _segments(_arrays(data, index, inputs), data.names[index], geometry)
 
 
-def fetch(data: SplitData, indices: Sequence[int], inputs: Sequence[str]) -> list[dict[str, np.ndarray]]:
+def fetch(data: SplitData, indices: Sequence[int], inputs: Sequence[str],
+          transform: Callable[[int, dict[str, np.ndarray]], Any] | None = None) -> list[Any]:
     """The arrays of several clips, in order; read by ``FETCH_THREADS`` threads from a lazy
-    source (file reads and video decoding release the GIL)."""
+    source (file reads, JPEG and video decoding release the GIL). ``transform(position,
+    arrays)`` runs in the reading thread too: cutting a window of cached frames decodes them."""
+    indices = [int(i) for i in indices]
+
+    def read(position: int) -> Any:
+        arrays = _arrays(data, indices[position], inputs)
+        return transform(position, arrays) if transform is not None else arrays
+
     lazy = any(isinstance(data.source(name), LazyClips) for name in inputs)
     if not lazy or len(indices) < 2:
-        return [_arrays(data, int(i), inputs) for i in indices]
+        return [read(k) for k in range(len(indices))]
     with ThreadPoolExecutor(min(FETCH_THREADS, len(indices))) as pool:
-        return list(pool.map(lambda i: _arrays(data, int(i), inputs), indices))
+        return list(pool.map(read, range(len(indices))))
 
 
 def one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
@@ -375,10 +383,11 @@ class WindowSampler:
 
     def _batch(self, picks: np.ndarray, fractions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The windows of the clips ``picks``, each at its ``fractions`` start, and their labels."""
-        items = [
-            _random_cut(arrays, self.data.names[index], self.geometry, float(u), self.crop_range)
-            for arrays, index, u in zip(fetch(self.data, picks, self.inputs), picks, fractions)
-        ]
+        def cut(position: int, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return _random_cut(arrays, self.data.names[picks[position]], self.geometry, float(fractions[position]),
+                               self.crop_range)
+
+        items = fetch(self.data, picks, self.inputs, cut)
         x = {name: np.stack([item[name] for item in items]) for name in self.inputs}
         return x, one_hot(self.data.labels[picks])  # type: ignore[index]
 
@@ -443,8 +452,10 @@ def segment_dataset(
     def generate() -> Iterator[tuple]:
         for first in range(0, len(data), FETCH_THREADS):
             indices = range(first, min(first + FETCH_THREADS, len(data)))
-            for index, arrays in zip(indices, fetch(data, indices, inputs)):
-                x = _segments(arrays, data.names[index], geometry)
+            def cut(position: int, arrays: dict[str, np.ndarray], first: int = first) -> dict[str, np.ndarray]:
+                return _segments(arrays, data.names[first + position], geometry)
+
+            for index, x in zip(indices, fetch(data, indices, inputs, cut)):
                 y = None
                 if labels:
                     y = np.repeat(one_hot(data.labels[index : index + 1]), len(next(iter(x.values()))), axis=0)  # type: ignore[index]

@@ -14,6 +14,7 @@ import numpy as np
 
 from avsc_lib.classes import label_to_index
 from avsc_lib.errors import AvscError
+from avsc_lib.params import feature_workers
 from avsc_lib.pipelines import LazyClips, SplitData, check_lengths, segment_geometry
 
 
@@ -72,7 +73,7 @@ def load_split_data(
     if audio is not None:
         from avsc_lib import cache
 
-        report = cache.extract_audio_features(clips, params, kind=audio, jobs=params["feature_jobs"], progress=progress)
+        report = cache.extract_audio_features(clips, params, kind=audio, jobs=feature_workers(params), progress=progress)
         clips = _drop_failed(clips, report.failed, f"{audio} features", dropped)
         audio_dir = cache.audio_cache_dir(params, audio)
         loaders["audio"] = lambda name: cache.load_audio_features(audio_dir, name)

@@ -101,26 +101,35 @@ def vgg16_frames_per_second(params: dict, batch: int, repeats: int) -> float:
     return batch / best_seconds(lambda: encoder.predict_on_batch(x), repeats)
 
 
-def toy_data(params: dict, n_clips: int, frames: bool) -> Any:
-    """A split of random inputs in the real shapes (cached features, or frames)."""
-    from avsc_lib.pipelines import SplitData
+def toy_data(params: dict, n_clips: int, frames: bool, folder: Path | None = None) -> Any:
+    """A split of random inputs in the real shapes: cached features, or with ``frames`` clips
+    of the decoded-frame cache written into ``folder`` and read lazily, as training reads them."""
+    from avsc_lib import frame_cache
+    from avsc_lib.pipelines import LazyClips, SplitData
 
     rng = np.random.default_rng(0)
     size = params["frame_size"]
+    names = [f"clip{i}" for i in range(n_clips)]
     audio = [rng.normal(size=(params["n_bands"], 500, 3)).astype(np.float32) for _ in range(n_clips)]
-    visual = [rng.integers(0, 256, (50, size, size, 3), dtype=np.uint8) if frames
-              else rng.normal(size=(50, 512)).astype(np.float32) for _ in range(n_clips)]
-    return SplitData([f"clip{i}" for i in range(n_clips)], np.arange(n_clips) % 10, audio, visual)
+    if not frames:
+        visual: Any = [rng.normal(size=(50, 512)).astype(np.float32) for _ in range(n_clips)]
+    else:
+        for name in names:  # blocky texture: compresses like camera footage, unlike pixel noise
+            blocks = rng.integers(0, 256, (50, size // 8, size // 8, 3), dtype=np.uint8)
+            frame_cache.write_clip(folder / f"{name}.npz", np.kron(blocks, np.ones((1, 8, 8, 1), np.uint8)),
+                                   params["frame_cache_quality"], params["frame_cache_max_bytes"])
+        visual = LazyClips(lambda name: frame_cache.load_frames(folder, name), names)
+    return SplitData(names, np.arange(n_clips) % 10, audio, visual)
 
 
-def step_costs(params: dict, step: str, repeats: int, scaled_batch: int | None) -> dict[str, float]:
+def step_costs(params: dict, step: str, repeats: int, scaled_batch: int | None, folder: Path) -> dict[str, float]:
     """One training step of ``step`` (seconds, in memory and through the pipeline), the pipeline
     alone (seconds per batch) and the validation of one clip (10 segments)."""
     import keras
 
     from avsc_lib import training
     from avsc_lib.fitting import compile_model, precision_policy
-    from avsc_lib.pipelines import WindowSampler, segment_dataset, segment_geometry
+    from avsc_lib.pipelines import SplitData, WindowSampler, segment_dataset, segment_geometry
     from avsc_lib.runs import step_settings
 
     settings = step_settings(params, step)
@@ -147,19 +156,22 @@ def step_costs(params: dict, step: str, repeats: int, scaled_batch: int | None) 
     loss = tuple(params[f"{step}_loss_outputs"]) if outputs else None
     compile_model(model, settings["learning_rate"], loss, params["jit_compile"])
     geometry = segment_geometry(params)
-    data = toy_data(params, max(batch, 2), frames)
+    data = toy_data(params, max(settings["batch_size"], 2), frames, folder / step)
     sampler = WindowSampler(data, inputs, batch, geometry, 0, settings["mixup_alpha"], outputs, params["crop_range"])
+    full = WindowSampler(data, inputs, settings["batch_size"], geometry, 0, settings["mixup_alpha"], outputs,
+                         params["crop_range"])
+    pipeline = best_seconds(lambda: next(iter(full.epoch_batches(0))), repeats)  # a whole batch, read and cut
     x, y = next(iter(sampler.epoch_batches(0)))
     in_memory = best_seconds(lambda: model.train_on_batch(x, y), repeats)
-    pipeline = best_seconds(lambda: next(iter(sampler.epoch_batches(0))), repeats)
     dataset = sampler.dataset().repeat()
     iterator = iter(dataset)
     through = best_seconds(lambda: model.train_on_batch(*next(iterator)), repeats)
-    validation = segment_dataset(toy_data(params, 1, frames), inputs, 64, geometry, outputs=outputs)
+    one = SplitData(data.names[:1], data.labels[:1], data.audio[:1], [data.visual[0]])
+    validation = segment_dataset(one, inputs, 64, geometry, outputs=outputs)
     validate = best_seconds(lambda: model.predict(validation, verbose=0), repeats)
     keras.backend.clear_session()
     factor = settings["batch_size"] / batch
-    return {"step": in_memory * factor, "step_pipeline": through * factor, "pipeline": pipeline * factor,
+    return {"step": in_memory * factor, "step_pipeline": through * factor, "pipeline": pipeline,
             "validate_clip": validate, "measured_batch": batch}
 
 
@@ -218,12 +230,13 @@ def main() -> None:
     print(f"# cost model of params/paper.yml on {cpu_name()} ({platform.machine()}), {os.cpu_count()} cores, "
           f"{gpu or 'no GPU'}; Keras {keras.__version__} ({keras.backend.backend()}), precision "
           f"{params['precision']}, jit_compile {params['jit_compile']}")
+    on_cpu = gpu is None
     with tempfile.TemporaryDirectory(prefix="avsc-cost-") as tmp:
         media = media_costs(params, Path(tmp), repeats)
-    vgg_fps = vgg16_frames_per_second(params, 32 if gpu else 8, repeats)
-    on_cpu = gpu is None
-    steps = {step: step_costs(params, step, repeats, 1 if on_cpu and step in ("visual_unfrozen", "finetune") else None)
-             for step in ("audio", "visual", "visual_unfrozen", "fusion", "finetune")}
+        vgg_fps = vgg16_frames_per_second(params, 32 if gpu else 8, repeats)
+        steps = {step: step_costs(params, step, repeats,
+                                  1 if on_cpu and step in ("visual_unfrozen", "finetune") else None, Path(tmp))
+                 for step in ("audio", "visual", "visual_unfrozen", "fusion", "finetune")}
     print("\nunit costs (one core for the media, the whole machine for the networks)")
     for name, seconds in media.items():
         print(f"  {name:<24} {seconds * 1e3:10.1f} ms per clip")
@@ -235,6 +248,10 @@ def main() -> None:
         print(f"  {step:<16} {params[f'{step}_batch_size']:>5} {cost['step'] * 1e3:>9.1f}ms "
               f"{cost['pipeline'] * 1e3:>9.1f}ms {cost['step_pipeline'] * 1e3:>11.1f}ms "
               f"{cost['pipeline'] / cost['step']:>12.2f}x {cost['validate_clip'] * 1e3:>13.1f}ms{scaled}")
+    for step in ("visual_unfrozen", "finetune"):
+        batch = params[f"{step}_batch_size"]
+        print(f"  {step}: the input pipeline reads and cuts {batch * 5 / steps[step]['pipeline']:,.0f} frames/s "
+              f"from the decoded-frame cache, the network trains {batch * 5 / steps[step]['step']:,.1f} frames/s")
     rows = project(params, media, vgg_fps, steps, args.cores, args.machines)
     print(f"\nprojection for the development set: {ALL_CLIPS:,} clips, {args.cores} cores x {args.machines} machine(s)")
     print(f"  {'stage':<38} {'earliest stop':>13} {'epoch cap':>10}  bound")

@@ -123,7 +123,7 @@ def test_loss_outputs_are_checked():
     ("fps", -5, "> 0"), ("frame_size", 0, "> 0"), ("clip_seconds", 0.0, "> 0"), ("audio_epochs", 0, ">= 1"),
     ("finetune_batch_size", 0, ">= 1"), ("visual_learning_rate", 0.0, "> 0"), ("lr_factor", 1.5, "> 0 and < 1"),
     ("frame_cache_quality", 101, ">= 1 and <= 100"), ("max_short_fraction", 1.0, ">= 0 and < 1"),
-    ("feature_jobs", 0, ">= 1"), ("max_clips", 0, ">= 1"),
+    ("feature_jobs", -1, ">= 0"), ("max_clips", 0, ">= 1"),
 ])
 def test_out_of_range_values_are_rejected_at_load_naming_the_key(key, value, valid):
     with pytest.raises(ParamsError, match=rf"parameter '{key}': {value!r} is out of range; valid: {re.escape(valid)}$"):
