@@ -130,7 +130,16 @@ def test_bad_input_is_one_line_per_file_and_the_rest_is_classified(smoke_run, ph
     assert f"{phone_video}: " in captured.out
     rows = (tmp_path / "seconds.csv").read_text().splitlines()
     assert rows[0].split(",")[:4] == ["file", "second", "output", "label"] and len(rows) == 1 + 2 * 4
-    assert (tmp_path / "timeline.png").is_file()
+    assert f"timeline: {tmp_path / 'timeline.png'}" in captured.out  # one file classified: one plot
+    from PIL import Image
+
+    with Image.open(tmp_path / "timeline.png") as image:
+        assert image.format == "PNG"
+        width, height = image.size
+        pixels = np.asarray(image.convert("L"), dtype=np.int16)
+    assert 0.8 * 9 * 120 < width < 2 * 9 * 120 and 0.8 * 3 * 120 < height < 2 * 3 * 120  # 9 x 3 in at 120 dpi
+    ink = pixels < 200
+    assert 0.01 < ink.mean() < 0.5 and ink.any(axis=0).mean() > 0.5  # drawn, across the width
 
 
 def test_a_ten_minute_recording_is_read_in_bounded_memory(classifier, tmp_path):

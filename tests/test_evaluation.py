@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
@@ -141,9 +142,19 @@ def test_evaluate_run_scores_segments_and_saves_results(tmp_path, monkeypatch):
     assert result.outputs == ("audio",) and result.probs["audio"].shape == (3, 10, 10)
     expected = run.model.predict(np.stack([evaluation_input(data, 0, s) for s in range(10)]), verbose=0)
     np.testing.assert_allclose(result.probs["audio"][0], expected, atol=1e-5)
-    for name in ("predictions_evaluate.npz", "metrics_evaluate.json", "per_class_evaluate.csv",
-                 "confusion_evaluate_audio.csv"):
-        assert (run.dir / name).is_file(), name
+    with np.load(run.dir / "predictions_evaluate.npz") as saved:
+        assert list(saved["names"]) == data.names and list(saved["labels"]) == list(data.labels)
+        np.testing.assert_array_equal(saved["probs_audio"], result.probs["audio"])
+    truth, predicted = np.repeat(data.labels, 10), result.probs["audio"].reshape(-1, 10).argmax(axis=1)
+    matrix = pd.read_csv(run.dir / "confusion_evaluate_audio.csv", index_col=0)
+    assert list(matrix.index) == list(matrix.columns) == list(CLASSES)
+    np.testing.assert_array_equal(matrix.to_numpy(), skm.confusion_matrix(truth, predicted, labels=range(10)))
+    per_class = pd.read_csv(run.dir / "per_class_evaluate.csv", index_col=0)
+    assert list(per_class.index) == list(CLASSES) and list(per_class.columns) == ["audio"]
+    recall = 100 * skm.recall_score(truth, predicted, labels=range(10), average=None, zero_division=0)
+    present = np.isin(np.arange(10), data.labels)
+    np.testing.assert_allclose(per_class["audio"].to_numpy()[present], recall[present], atol=0.005)  # 2 decimals
+    assert per_class["audio"][~present].isna().all()  # classes without clips: empty, not 0 %
     saved = json.loads((run.dir / "metrics_evaluate.json").read_text())
     assert saved["audio"]["accuracy"] == pytest.approx(result.metrics()["audio"]["accuracy"])
     assert result.summary().loc["audio", "log_loss"] == pytest.approx(saved["audio"]["log_loss"])

@@ -137,7 +137,7 @@ def test_audio_step_writes_its_run_folder_and_is_reused(params, data, monkeypatc
 def test_interrupted_training_resumes_from_the_last_finished_epoch(params, data):
     train, val = data
     params = {**params, "visual_epochs": 4}
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="interrupted at epoch 2"):
         train_visual(params, train=train, val=val, callbacks=[Interrupt(2)], verbose=0)
     folder = run_dir(params, "visual")
     assert read_log(folder)["epoch"].tolist() == [0, 1]
