@@ -325,6 +325,43 @@ def test_browser_test_must_have_chromium_as_root_or_in_ci(monkeypatch):
     assert must_have_chromium()
 
 
+def test_avsc_book_without_run_builds_the_last_run(tmp_path, monkeypatch, capsys):
+    from avsc_lib import params as params_module
+    from avsc_lib.cli import main
+
+    monkeypatch.setattr(params_module, "PROJECT_ROOT", tmp_path)  # the default build folder: tmp/build
+    pointer = tmp_path / "build" / study.LAST_RUN_FILE
+    assert study.last_run_pointer() == pointer
+    assert main(["book"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"avsc book: error: {pointer}: no run recorded yet; run 'avsc run' first or pass --run DIR")
+
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(f"{tmp_path / 'gone'}\n")
+    assert main(["book"]) == 2
+    assert capsys.readouterr().err.strip() == f"avsc book: error: {tmp_path / 'gone'}: run folder not found"
+    run = tmp_path / "run-demo"
+    run.mkdir()
+    pointer.write_text(f"{run}\n")
+    assert main(["book"]) == 2
+    assert "run-demo: holds no executed notebooks (0[1-5]_*.ipynb); run 'avsc run' first" in capsys.readouterr().err
+
+    (run / "01_features.ipynb").write_text("{}")
+    built = []
+
+    def fake_build(run_dir, out=None, strict=False):  # the build itself: test_book_builds_every_chapter_offline
+        built.append(run_dir)
+        return tmp_path / "book" / "index.html"
+
+    monkeypatch.setattr(study, "build_book", fake_build)
+    assert main(["book"]) == 0
+    assert built == [run.resolve()] and capsys.readouterr().out.strip() == str(tmp_path / "book" / "index.html")
+    other = tmp_path / "other-run"
+    other.mkdir()
+    (other / "05_evaluation.ipynb").write_text("{}")
+    assert main(["book", "--run", str(other)]) == 0 and built[-1] == other.resolve()  # --run wins
+
+
 def test_book_without_run_is_a_clear_error(tmp_path):
     from avsc_lib.errors import AvscError
 

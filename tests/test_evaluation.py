@@ -206,6 +206,39 @@ def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
     assert "dataset root not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_avsc_predict_on_the_trained_smoke_run_and_its_root(smoke_run, tmp_path, capsys):
+    from avsc_lib.runs import run_dir
+    from avsc_lib.splits import split_clips
+    from avsc_lib.synth import ensure_dataset
+
+    params = load_params(smoke_run / "params.yml")
+    root = ensure_dataset(params)
+    out = tmp_path / "evaluate.csv"
+    capsys.readouterr()
+    assert avsc_main(["predict", str(smoke_run), str(root), "--split", "evaluate", "--out", str(out)]) == 0
+    table = read_submission(out)
+    seconds = int(params["clip_seconds"])
+    clips = split_clips(params, "evaluate")
+    assert table["filename"].tolist() == [f"{clip.name}_{i}" for clip in clips for i in range(seconds)]
+    # the late-fusion probabilities the study saved for the same split (notebook 05), to the 6 digits printed
+    with np.load(run_dir(params, "fusion") / "predictions_evaluate.npz") as saved:
+        late = saved["probs_late"].reshape(-1, len(CLASSES))
+    np.testing.assert_allclose(table[list(CLASSES)].to_numpy(), late, rtol=2e-5, atol=1e-6)
+    assert table["scene_label"].tolist() == [CLASSES[i] for i in late.argmax(axis=1)]
+    metrics = json.loads((smoke_run / "metrics.json").read_text())["late"]
+    printed = capsys.readouterr().out
+    assert f"{len(clips) * seconds} segments of {len(clips)} clips (late output)" in printed
+    assert f"accuracy {metrics['accuracy']:.3f}, log loss {metrics['log_loss']:.3f} over 1-s segments" in printed
+
+    assert avsc_main(["predict", str(smoke_run), str(root), "--out", str(tmp_path / "test.csv")]) == 0
+    test = read_submission(tmp_path / "test.csv")
+    assert test["filename"].tolist() == [f"{clip.name}_{i}" for clip in split_clips(params, "test")
+                                         for i in range(seconds)]
+    np.testing.assert_allclose(test[list(CLASSES)].sum(axis=1), 1.0, atol=1e-4)
+    assert "accuracy" not in capsys.readouterr().out  # the test split has no labels
+
+
 def test_predict_names_a_folder_that_is_not_a_run(tmp_path, capsys):
     (tmp_path / "root").mkdir()
     assert avsc_main(["predict", str(tmp_path), str(tmp_path / "root")]) == 2
