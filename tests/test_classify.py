@@ -19,6 +19,7 @@ from avsc_lib.classify import Classifier, plot_paths
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.errors import AvscError
 from avsc_lib.paper import OUTPUTS
+from avsc_lib.params import load_params
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")]
@@ -195,6 +196,7 @@ def exported(smoke_run, tmp_path_factory) -> Path:
 
 def test_export_holds_the_network_its_settings_and_a_model_card(exported, smoke_run):
     assert sorted(p.name for p in exported.iterdir()) == ["MODEL_CARD.md", "model.keras", "params.yml", "settings.json"]
+    assert load_params(exported / "params.yml") == load_params(smoke_run / "params.yml")  # the run's, every key
     settings = json.loads((exported / "settings.json").read_text())
     assert settings["classes"] == list(CLASSES) and settings["outputs"] == list(OUTPUTS)
     assert settings["sample_rate"] == 44100 and settings["frame_resize"] == "cv2" and settings["custom_objects"] == []
