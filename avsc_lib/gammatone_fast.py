@@ -19,7 +19,7 @@ computes the same numbers in one pass of a numba kernel:
 ``gammatone_power`` returns the window means of the squared outputs (``gtgram``'s result
 squared), in ``gtgram``'s band order (row 0 the lowest band); ``avsc_lib.audio`` turns them
 into the paper's dB features. The agreement with ``gtgram`` after the dB step is about 1e-10 dB
-on real clips (tests keep it within 0.1 dB; ``benchmarks/bench_features.py`` measures it).
+on real clips (tests keep it within 1e-6 dB; ``benchmarks/bench_features.py`` measures it).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from avsc_lib.errors import AvscError
 from avsc_lib.params import feature_workers
 from avsc_lib.pipelines import LazyClips, SplitData, check_lengths, segment_geometry
 
+LAZY_ABOVE_CLIPS = 2000  # larger splits are read clip by clip as the pipeline asks (the real data set)
+
 
 def split_clips(params: Mapping[str, Any], split: str) -> list:
     """The clips of a fold-1 split of the study's data set (the first ``max_clips`` if set)."""
@@ -53,7 +55,7 @@ def load_split_data(
         visual: ``features`` (per-frame features of a frame encoder, cached), ``frames``
             (decoded frames from the frame cache, for the steps that train VGG16), or None.
         lazy: read each clip's file only when the pipeline asks for it (default: lazily for
-            more than 2,000 clips, so the real data set need not fit into memory).
+            more than ``LAZY_ABOVE_CLIPS`` clips, so the real data set need not fit into memory).
         backbone: the :class:`~avsc_lib.frame_features.Backbone` whose features ``visual:
             features`` reads; default the pretrained VGG16 of ``params``.
 
@@ -66,7 +68,7 @@ def load_split_data(
     clips = split_clips(params, split)
     if not clips:
         raise AvscError(f"split '{split}' of the data set has no clips")
-    lazy = len(clips) > 2000 if lazy is None else lazy
+    lazy = len(clips) > LAZY_ABOVE_CLIPS if lazy is None else lazy
     dropped: dict[str, str] = {}
     progress = sys.stderr.isatty()
     loaders: dict[str, Callable[[str], Any]] = {}

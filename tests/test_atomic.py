@@ -17,7 +17,7 @@ def test_an_atomic_file_gets_the_mode_of_a_plain_one(tmp_path):
 
 
 def test_a_failed_write_leaves_neither_file_nor_temporary(tmp_path):
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^interrupted$"):
         with atomic_path(tmp_path / "out.bin") as tmp:
             tmp.write_bytes(b"half")
             raise RuntimeError("interrupted")

@@ -183,8 +183,16 @@ def test_audio_lacking_more_than_max_short_fraction_is_an_error(tmp_path):
 
 
 def test_reference_impl_through_params(tmp_path):
+    """Both implementations share one cache: their float32 features must be identical, and
+    the float64 spectrograms behind them agree within 1e-6 dB."""
     path = write_wav(tmp_path / "clip.wav", seconds=0.3)
     fast = audio.clip_features(path, load_params(overrides={"clip_seconds": 0.3, "segment_seconds": 0.3}))
     reference = audio.clip_features(path, load_params(overrides={"clip_seconds": 0.3, "segment_seconds": 0.3,
                                                                  "gammatone_impl": "reference"}))
-    assert np.abs(fast - reference).max() < 0.1
+    assert fast.dtype == reference.dtype == np.float32
+    np.testing.assert_array_equal(fast, reference)
+    channels = audio.audio_channels(audio.load_audio(path))
+    fast64 = audio.gammatone_spectrogram(channels, impl="fast")
+    reference64 = audio.gammatone_spectrogram(channels, impl="reference")
+    assert fast64.dtype == reference64.dtype == np.float64
+    assert np.abs(fast64 - reference64).max() < 1e-6

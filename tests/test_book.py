@@ -43,6 +43,12 @@ def chromium_binary() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def must_have_chromium() -> bool:
+    """Chromium's absence fails the browser test where it could have been installed: as root
+    (``make test`` installs it with apt-get) and in CI."""
+    return bool(os.environ.get("CI")) or os.geteuid() == 0
+
+
 class Browser:
     """Headless Chromium on a fresh profile, driven over the DevTools websocket."""
 
@@ -195,8 +201,8 @@ def test_every_chapter_renders_in_chromium(smoke_book):
     binary = chromium_binary()
     if binary is None:
         message = "chromium is not installed (scripts/ensure_chromium.sh installs it as root; `make test` runs it)"
-        if os.environ.get("CI"):  # CI installs it: its absence there is a failure, not a skip
-            pytest.fail(message)
+        if must_have_chromium():
+            pytest.fail(message + "; as root or with CI set a failed install fails the run")
         pytest.skip(message)
     shots = REPO / "build" / "screenshots"  # beside the demo book, for a person to look at
     shutil.rmtree(shots, ignore_errors=True)
@@ -273,6 +279,87 @@ def test_toc_drops_absent_notebooks_and_cells_are_hidden(tmp_path):
                     {"metadata": {}}]}
     tags = [c["metadata"]["tags"] for c in study.hide_parameter_cells(nb)["cells"]]
     assert tags == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
+
+
+def _run_ensure_chromium(tmp_path: Path, uid: int, apt_status: int | None) -> subprocess.CompletedProcess:
+    """scripts/ensure_chromium.sh on a PATH without chromium, with a fake ``id`` and ``apt-get``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("mktemp", "tail", "rm", "cat"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    (bin_dir / "id").write_text(f"#!/bin/sh\necho {uid}\n")
+    if apt_status is not None:
+        (bin_dir / "apt-get").write_text(f"#!/bin/sh\necho \"apt-get $*: E: simulated\"\nexit {apt_status}\n")
+    for tool in ("id", "apt-get"):
+        if (bin_dir / tool).exists():
+            (bin_dir / tool).chmod(0o755)
+    return subprocess.run(["/bin/bash", str(REPO / "scripts" / "ensure_chromium.sh")], capture_output=True,
+                          text=True, env={"PATH": str(bin_dir)})
+
+
+def test_ensure_chromium_fails_as_root_when_apt_fails(tmp_path):
+    result = _run_ensure_chromium(tmp_path, uid=0, apt_status=100)
+    assert result.returncode != 0
+    assert "error: apt-get install chromium failed" in result.stderr
+    assert "apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core: E: simulated" in result.stderr
+
+
+def test_ensure_chromium_fails_as_root_without_apt(tmp_path):
+    result = _run_ensure_chromium(tmp_path, uid=0, apt_status=None)
+    assert result.returncode != 0 and "apt-get is not available" in result.stderr
+
+
+def test_ensure_chromium_only_notes_for_other_users(tmp_path):
+    result = _run_ensure_chromium(tmp_path, uid=1000, apt_status=100)
+    assert result.returncode == 0 and "the browser test will be skipped" in result.stderr
+
+
+def test_browser_test_must_have_chromium_as_root_or_in_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert not must_have_chromium()
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert must_have_chromium()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("CI", "true")
+    assert must_have_chromium()
+
+
+def test_avsc_book_without_run_builds_the_last_run(tmp_path, monkeypatch, capsys):
+    from avsc_lib import params as params_module
+    from avsc_lib.cli import main
+
+    monkeypatch.setattr(params_module, "PROJECT_ROOT", tmp_path)  # the default build folder: tmp/build
+    pointer = tmp_path / "build" / study.LAST_RUN_FILE
+    assert study.last_run_pointer() == pointer
+    assert main(["book"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"avsc book: error: {pointer}: no run recorded yet; run 'avsc run' first or pass --run DIR")
+
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(f"{tmp_path / 'gone'}\n")
+    assert main(["book"]) == 2
+    assert capsys.readouterr().err.strip() == f"avsc book: error: {tmp_path / 'gone'}: run folder not found"
+    run = tmp_path / "run-demo"
+    run.mkdir()
+    pointer.write_text(f"{run}\n")
+    assert main(["book"]) == 2
+    assert "run-demo: holds no executed notebooks (0[1-5]_*.ipynb); run 'avsc run' first" in capsys.readouterr().err
+
+    (run / "01_features.ipynb").write_text("{}")
+    built = []
+
+    def fake_build(run_dir, out=None, strict=False):  # the build itself: test_book_builds_every_chapter_offline
+        built.append(run_dir)
+        return tmp_path / "book" / "index.html"
+
+    monkeypatch.setattr(study, "build_book", fake_build)
+    assert main(["book"]) == 0
+    assert built == [run.resolve()] and capsys.readouterr().out.strip() == str(tmp_path / "book" / "index.html")
+    other = tmp_path / "other-run"
+    other.mkdir()
+    (other / "05_evaluation.ipynb").write_text("{}")
+    assert main(["book", "--run", str(other)]) == 0 and built[-1] == other.resolve()  # --run wins
 
 
 def test_book_without_run_is_a_clear_error(tmp_path):

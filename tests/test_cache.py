@@ -105,10 +105,10 @@ def test_a_crash_mid_write_leaves_no_file(tmp_path, params, monkeypatch):
 
     def crash(handle, array):
         handle.write(b"\x93NUMPY partial")  # some bytes reach the disk, then the process dies
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt("the process dies mid-write")
 
     monkeypatch.setattr(np, "save", crash)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="the process dies mid-write"):
         cache.extract_audio_features(paths, params, progress=False)
     folder = cache.audio_cache_dir(params)
     assert not (folder / f"{paths[0].stem}.npy").exists()
@@ -188,6 +188,8 @@ def test_shards_partition_the_clips(tmp_path, params):
              for i in range(3)]
     assert sorted(sum(parts, [])) == names and sum(map(len, parts)) == len(names)
     assert [len(p) for p in parts] == [3, 2, 2]
+    assert parts == [names[0::3], names[1::3], names[2::3]]  # every 3rd clip by sorted name from the i-th
+    assert parts[1] == ["park-lyon-1-1", "park-lyon-4-4"]
 
     done = []
     for i in range(3):

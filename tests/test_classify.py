@@ -19,6 +19,7 @@ from avsc_lib.classify import Classifier, plot_paths
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.errors import AvscError
 from avsc_lib.paper import OUTPUTS
+from avsc_lib.params import load_params
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")]
@@ -130,7 +131,16 @@ def test_bad_input_is_one_line_per_file_and_the_rest_is_classified(smoke_run, ph
     assert f"{phone_video}: " in captured.out
     rows = (tmp_path / "seconds.csv").read_text().splitlines()
     assert rows[0].split(",")[:4] == ["file", "second", "output", "label"] and len(rows) == 1 + 2 * 4
-    assert (tmp_path / "timeline.png").is_file()
+    assert f"timeline: {tmp_path / 'timeline.png'}" in captured.out  # one file classified: one plot
+    from PIL import Image
+
+    with Image.open(tmp_path / "timeline.png") as image:
+        assert image.format == "PNG"
+        width, height = image.size
+        pixels = np.asarray(image.convert("L"), dtype=np.int16)
+    assert 0.8 * 9 * 120 < width < 2 * 9 * 120 and 0.8 * 3 * 120 < height < 2 * 3 * 120  # 9 x 3 in at 120 dpi
+    ink = pixels < 200
+    assert 0.01 < ink.mean() < 0.5 and ink.any(axis=0).mean() > 0.5  # drawn, across the width
 
 
 def test_a_ten_minute_recording_is_read_in_bounded_memory(classifier, tmp_path):
@@ -186,6 +196,7 @@ def exported(smoke_run, tmp_path_factory) -> Path:
 
 def test_export_holds_the_network_its_settings_and_a_model_card(exported, smoke_run):
     assert sorted(p.name for p in exported.iterdir()) == ["MODEL_CARD.md", "model.keras", "params.yml", "settings.json"]
+    assert load_params(exported / "params.yml") == load_params(smoke_run / "params.yml")  # the run's, every key
     settings = json.loads((exported / "settings.json").read_text())
     assert settings["classes"] == list(CLASSES) and settings["outputs"] == list(OUTPUTS)
     assert settings["sample_rate"] == 44100 and settings["frame_resize"] == "cv2" and settings["custom_objects"] == []

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
@@ -142,9 +143,19 @@ def test_evaluate_run_scores_segments_and_saves_results(tmp_path, monkeypatch):
     assert result.outputs == ("audio",) and result.probs["audio"].shape == (3, 10, 10)
     expected = run.model.predict(np.stack([evaluation_input(data, 0, s) for s in range(10)]), verbose=0)
     np.testing.assert_allclose(result.probs["audio"][0], expected, atol=1e-5)
-    for name in ("predictions_evaluate.npz", "metrics_evaluate.json", "per_class_evaluate.csv",
-                 "confusion_evaluate_audio.csv"):
-        assert (run.dir / name).is_file(), name
+    with np.load(run.dir / "predictions_evaluate.npz") as saved:
+        assert list(saved["names"]) == data.names and list(saved["labels"]) == list(data.labels)
+        np.testing.assert_array_equal(saved["probs_audio"], result.probs["audio"])
+    truth, predicted = np.repeat(data.labels, 10), result.probs["audio"].reshape(-1, 10).argmax(axis=1)
+    matrix = pd.read_csv(run.dir / "confusion_evaluate_audio.csv", index_col=0)
+    assert list(matrix.index) == list(matrix.columns) == list(CLASSES)
+    np.testing.assert_array_equal(matrix.to_numpy(), skm.confusion_matrix(truth, predicted, labels=range(10)))
+    per_class = pd.read_csv(run.dir / "per_class_evaluate.csv", index_col=0)
+    assert list(per_class.index) == list(CLASSES) and list(per_class.columns) == ["audio"]
+    recall = 100 * skm.recall_score(truth, predicted, labels=range(10), average=None, zero_division=0)
+    present = np.isin(np.arange(10), data.labels)
+    np.testing.assert_allclose(per_class["audio"].to_numpy()[present], recall[present], atol=0.005)  # 2 decimals
+    assert per_class["audio"][~present].isna().all()  # classes without clips: empty, not 0 %
     saved = json.loads((run.dir / "metrics_evaluate.json").read_text())
     assert saved["audio"]["accuracy"] == pytest.approx(result.metrics()["audio"]["accuracy"])
     assert result.summary().loc["audio", "log_loss"] == pytest.approx(saved["audio"]["log_loss"])
@@ -196,6 +207,39 @@ def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
 
     assert avsc_main(["predict", str(run.dir), str(tmp_path / "missing")]) == 2
     assert "dataset root not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_avsc_predict_on_the_trained_smoke_run_and_its_root(smoke_run, tmp_path, capsys):
+    from avsc_lib.runs import run_dir
+    from avsc_lib.splits import split_clips
+    from avsc_lib.synth import ensure_dataset
+
+    params = load_params(smoke_run / "params.yml")
+    root = ensure_dataset(params)
+    out = tmp_path / "evaluate.csv"
+    capsys.readouterr()
+    assert avsc_main(["predict", str(smoke_run), str(root), "--split", "evaluate", "--out", str(out)]) == 0
+    table = read_submission(out)
+    seconds = int(params["clip_seconds"])
+    clips = split_clips(params, "evaluate")
+    assert table["filename"].tolist() == [f"{clip.name}_{i}" for clip in clips for i in range(seconds)]
+    # the late-fusion probabilities the study saved for the same split (notebook 05), to the 6 digits printed
+    with np.load(run_dir(params, "fusion") / "predictions_evaluate.npz") as saved:
+        late = saved["probs_late"].reshape(-1, len(CLASSES))
+    np.testing.assert_allclose(table[list(CLASSES)].to_numpy(), late, rtol=2e-5, atol=1e-6)
+    assert table["scene_label"].tolist() == [CLASSES[i] for i in late.argmax(axis=1)]
+    metrics = json.loads((smoke_run / "metrics.json").read_text())["late"]
+    printed = capsys.readouterr().out
+    assert f"{len(clips) * seconds} segments of {len(clips)} clips (late output)" in printed
+    assert f"accuracy {metrics['accuracy']:.3f}, log loss {metrics['log_loss']:.3f} over 1-s segments" in printed
+
+    assert avsc_main(["predict", str(smoke_run), str(root), "--out", str(tmp_path / "test.csv")]) == 0
+    test = read_submission(tmp_path / "test.csv")
+    assert test["filename"].tolist() == [f"{clip.name}_{i}" for clip in split_clips(params, "test")
+                                         for i in range(seconds)]
+    np.testing.assert_allclose(test[list(CLASSES)].sum(axis=1), 1.0, atol=1e-4)
+    assert "accuracy" not in capsys.readouterr().out  # the test split has no labels
 
 
 def test_predict_names_a_folder_that_is_not_a_run(tmp_path, capsys):

@@ -39,7 +39,7 @@ def test_cached_frames_are_the_decoded_frames_within_jpeg_error(params, clips):
         assert np.abs(frames.astype(int) - decoded).mean() < 3.0
         np.testing.assert_array_equal(cached[3:5], frames[3:5])  # a window decodes on its own
         np.testing.assert_array_equal(cached[-1], frames[9])
-        with pytest.raises(IndexError):
+        with pytest.raises(IndexError, match="frame 10 of a clip of 10"):
             cached[10]
 
 

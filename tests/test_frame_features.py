@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_features_written_then_reused_without_encoder_calls(params, clips):
         np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
     described = yaml.safe_load((cache / "params.yml").read_text())
     assert described["frame_size"] == SIZE and described["weights_identity"] == "stand-in"
-    assert (cache / "backbone.json").exists()
+    assert json.loads((cache / "backbone.json").read_text()) == INFO  # the weights the features came from
 
     again = CountingEncoder()
     report = ff.extract_frame_features(clips, params, again, INFO, progress=False)
@@ -151,7 +152,7 @@ def test_short_clip_is_padded_and_noted(params, tmp_path):
 
 
 def test_interrupted_run_leaves_no_half_file_and_resumes(params, clips):
-    with pytest.raises(KeyboardInterrupt):  # dies in the second clip's second batch
+    with pytest.raises(KeyboardInterrupt, match="simulated interruption"):  # dies in the second clip's second batch
         ff.extract_frame_features(clips, params, CountingEncoder(fail_on_call=5), INFO, progress=False)
     cache = ff.visual_cache_dir(params, INFO)
     assert len(npy_files(cache)) == 1
@@ -166,6 +167,8 @@ def test_interrupted_run_leaves_no_half_file_and_resumes(params, clips):
 def test_shards_are_disjoint_and_complete(params, clips):
     names = [sorted(c.name for c in ff.select_shard(clips, f"{i}/2")) for i in range(2)]
     assert sorted(names[0] + names[1]) == sorted(c.name for c in clips) and not set(names[0]) & set(names[1])
+    everything = sorted(c.name for c in clips)
+    assert names == [everything[0::2], everything[1::2]]  # every 2nd clip by sorted name from the i-th
     report = ff.extract_frame_features(clips, params, CountingEncoder(), INFO, shard="1/2", progress=False)
     assert sorted(report.computed) == names[1]
     for shard in ["2/2", "x", "1/0", "1-2"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import keras
@@ -96,7 +97,7 @@ def test_auto_without_any_file_falls_back_to_random_loudly(offline, caplog):
 
 
 def test_auto_without_downloads_does_not_try_the_network(offline):
-    with pytest.warns(RuntimeWarning):
+    with pytest.warns(RuntimeWarning, match="RANDOM weights.*downloads are off"):
         info = backbone.resolve_weights("auto", download=False)
     assert info["weights"] == "random" and offline == []
 
@@ -127,7 +128,7 @@ def test_download_lands_in_keras_cache(offline, vgg16_imagenet_h5, monkeypatch, 
 
 
 def test_missing_named_weights_say_which_file_to_put_where(offline, tmp_path):
-    with pytest.raises(AvscError) as err:
+    with pytest.raises(AvscError, match=re.escape(KERAS_IMAGENET_NAME)) as err:
         backbone.resolve_weights("imagenet", weights_dir=tmp_path / "mine")
     message = str(err.value)
     assert KERAS_IMAGENET_NAME in message and "vgg16_imagenet_notop.h5" in message

@@ -124,7 +124,7 @@ def test_copy_weights_between_variants():
                               target.get_layer("late_probs").get_weights()[0])
     copy_weights(source, target)
     for name in ("audio_subnetwork", "visual_head", "fusion_bigru", "early_probs", "late_probs"):
-        for a, b in zip(source.get_layer(name).get_weights(), target.get_layer(name).get_weights()):
+        for a, b in zip(source.get_layer(name).get_weights(), target.get_layer(name).get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
 
 
@@ -140,7 +140,7 @@ def test_one_training_step_moves_only_the_fusion_layers(small):
     fusion_before = model.get_layer("early_probs").get_weights()[0].copy()
     history = model.fit({"audio": audio, "visual": features}, targets, epochs=1, verbose=0)
     assert {"loss", "audio_loss", "visual_loss", "early_loss", "late_loss"} <= set(history.history)
-    for before, after in zip(frozen_before, audio_model.get_weights() + head.get_weights()):
+    for before, after in zip(frozen_before, audio_model.get_weights() + head.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     assert not np.array_equal(fusion_before, model.get_layer("early_probs").get_weights()[0])
 

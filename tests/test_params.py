@@ -25,7 +25,7 @@ def test_profile_overrides_paper():
 def test_unknown_key_names_key_and_lists_valid(tmp_path):
     path = tmp_path / "bad.yml"
     path.write_text(f"inherit: {PARAMS_DIR / 'smoke.yml'}\naudio_epoch: 3\n")
-    with pytest.raises(ParamsError) as err:
+    with pytest.raises(ParamsError, match="'audio_epoch'") as err:
         load_params(path)
     message = str(err.value)
     assert "'audio_epoch'" in message and "audio_epochs" in message and str(path) in message

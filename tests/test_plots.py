@@ -19,11 +19,22 @@ def _texts(fig: Figure) -> str:
     return "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
 
 
-def _png_size(fig: Figure) -> int:
+def assert_drawn(fig: Figure, dpi: int = 40) -> None:
+    """The figure saved as PNG has the figure's size in pixels and ink spread over most of it
+    (not blank, not one colour, not a drawing squeezed into a corner)."""
+    from PIL import Image
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=40)
+    fig.savefig(buffer, format="png", dpi=dpi)
+    width, height = (fig.get_size_inches() * dpi).round().astype(int)
     plt.close(fig)
-    return buffer.tell()
+    buffer.seek(0)
+    image = np.asarray(Image.open(buffer).convert("L"), dtype=np.int16)
+    assert image.shape == (height, width)
+    ink = image < 200  # darker than a light fill: lines, text, boxes
+    assert 0.01 < ink.mean() < 0.3, f"{ink.mean():.1%} of the pixels drawn"  # line drawings: about 5 %
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    assert rows[-1] - rows[0] > height / 2 and cols[-1] - cols[0] > width / 2  # spread over the figure
 
 
 def test_conv_block_diagram_draws_the_paper_block():
@@ -33,7 +44,7 @@ def test_conv_block_diagram_draws_the_paper_block():
     assert text.count("BN") == 3 and text.count("ELU") == 2
     assert "scSE" in text and "sigmoid" in text and "global avg pool" in text
     assert "added a second time" in text  # the code adds the shortcut twice
-    assert _png_size(fig) > 10_000
+    assert_drawn(fig)
 
 
 @pytest.mark.parametrize("pooling,third_pool", [("max", 1), ("avg", 2)])
@@ -45,7 +56,7 @@ def test_architecture_diagram_has_four_outputs_and_follows_parameters(pooling, t
     assert "5×64×64×3" in text and f"global {pooling}" in text and f"(1,{third_pool})" in text
     assert f"64×{25 // 2 // third_pool}×128" in text
     assert len(fig.axes[0].get_legend().get_texts()) == 4
-    assert _png_size(fig) > 10_000
+    assert_drawn(fig)
 
 
 def test_feature_images_one_row_per_kind_three_channels():

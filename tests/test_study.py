@@ -6,13 +6,20 @@ import json
 from pathlib import Path
 
 import nbformat
+import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from avsc_lib import study
+from avsc_lib.classes import CLASSES
 from avsc_lib.cli import main
 from avsc_lib.errors import AvscError
 from avsc_lib.paper import OUTPUTS
+from avsc_lib.params import load_params
+from avsc_lib.runs import run_dir
+from avsc_lib.splits import split_clips
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "params" / "smoke.yml"
@@ -42,7 +49,9 @@ def test_runner_injects_parameters_and_records_the_run(tmp_path):
     assert Path(probe["cwd"]) == study.NOTEBOOK_DIR
     executed = nbformat.read(out / "01_probe.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
-    assert (out / "params.yml").exists()
+    recorded = yaml.safe_load((out / "params.yml").read_text())
+    assert recorded == load_params(SMOKE, {"build_dir": str(tmp_path / "build"), "audio_epochs": 1})
+    assert recorded["audio_epochs"] == 1 and recorded["build_dir"] == str(tmp_path / "build")
     record = json.loads((out / "run.json").read_text())
     assert [n["name"] for n in record["notebooks"]] == ["01_probe.ipynb"]
     assert (tmp_path / "build" / "last_run").read_text().strip() == str(out.resolve())
@@ -50,7 +59,7 @@ def test_runner_injects_parameters_and_records_the_run(tmp_path):
 
 def test_failing_notebook_names_notebook_cell_and_partial_copy(tmp_path):
     nb = _notebook(tmp_path / "02_broken.ipynb", "x = 1", "raise ValueError('synthetic failure')", "y = 2")
-    with pytest.raises(AvscError) as info:
+    with pytest.raises(AvscError, match="02_broken.ipynb") as info:
         study.run_study(SMOKE, out=tmp_path / "run", overrides={"build_dir": str(tmp_path / "build")},
                         notebooks=[nb], log=lambda _: None)
     message = str(info.value)
@@ -79,16 +88,18 @@ def test_run_folder_never_inside_notebooks():
         study.run_study(SMOKE, out=study.NOTEBOOK_DIR / "executed", log=lambda _: None)
 
 
-def test_study_notebooks_are_sorted_and_numbered():
-    names = [p.name for p in study.study_notebooks()]
-    assert names == sorted(names) and names[0] == "01_features.ipynb"
-    assert all(name[:2] in {"01", "02", "03", "04", "05"} for name in names)
+STUDY_NOTEBOOKS = ["01_features.ipynb", "02_audio_subnetwork.ipynb", "03_visual_subnetwork.ipynb",
+                   "04_fusion.ipynb", "05_evaluation.ipynb"]
+
+
+def test_study_notebooks_are_the_five_in_order():
+    assert [p.name for p in study.study_notebooks()] == STUDY_NOTEBOOKS
 
 
 @pytest.mark.slow
 def test_smoke_run_executes_every_notebook(smoke_run):
     executed = sorted(p.name for p in smoke_run.glob("0*.ipynb"))
-    assert executed == [p.name for p in study.study_notebooks()]
+    assert executed == STUDY_NOTEBOOKS
     for name in executed:
         nb = nbformat.read(smoke_run / name, as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -101,16 +112,75 @@ def test_smoke_run_executes_every_notebook(smoke_run):
         assert size < 5_000_000, f"{name} is {size} bytes: keep executed notebooks small"
 
 
+def recomputed(folder: Path, output: str) -> dict[str, float]:
+    """Accuracy and log loss over the 1-s segments of a run's saved evaluate predictions,
+    computed with scikit-learn (not avsc_lib.evaluation)."""
+    from sklearn.metrics import accuracy_score, log_loss
+
+    with np.load(folder / "predictions_evaluate.npz") as saved:
+        probs, labels = saved[f"probs_{output}"], saved["labels"]
+    flat = probs.reshape(-1, probs.shape[-1]).astype(np.float64)
+    truth = np.repeat(labels, probs.shape[1])
+    return {"accuracy": accuracy_score(truth, flat.argmax(axis=1)),
+            "log_loss": log_loss(truth, flat / flat.sum(axis=1, keepdims=True), labels=range(flat.shape[1])),
+            "n_segments": len(truth), "n_clips": len(labels)}
+
+
+def assert_csvs_follow_the_confusion(folder: Path, outputs: tuple[str, ...]) -> None:
+    """The per-class accuracy CSV of a run agrees with its confusion-matrix CSVs and predictions."""
+    from sklearn.metrics import confusion_matrix
+
+    per_class = pd.read_csv(folder / "per_class_evaluate.csv", index_col=0)
+    assert list(per_class.index) == list(CLASSES) and list(per_class.columns) == list(outputs)
+    with np.load(folder / "predictions_evaluate.npz") as saved:
+        probs = {o: saved[f"probs_{o}"] for o in outputs}
+        truth = np.repeat(saved["labels"], next(iter(probs.values())).shape[1])
+    for output in outputs:
+        matrix = pd.read_csv(folder / f"confusion_evaluate_{output}.csv", index_col=0)
+        assert list(matrix.index) == list(matrix.columns) == list(CLASSES)
+        predicted = probs[output].reshape(-1, len(CLASSES)).argmax(axis=1)
+        np.testing.assert_array_equal(matrix.to_numpy(), confusion_matrix(truth, predicted, labels=range(len(CLASSES))))
+        totals = matrix.to_numpy().sum(axis=1)
+        expected = np.where(totals > 0, 100 * np.diag(matrix.to_numpy()) / np.maximum(totals, 1), np.nan)
+        np.testing.assert_allclose(per_class[output].to_numpy(), expected, atol=0.005)  # CSV: 2 decimals
+
+
 @pytest.mark.slow
-def test_smoke_run_writes_metrics_for_the_four_outputs(smoke_run):
-    if not any(p.name.startswith("05_") for p in study.study_notebooks()):
-        pytest.skip("notebooks/05_*.ipynb does not exist yet; metrics.json comes from it")
+def test_smoke_run_metrics_are_those_of_the_saved_predictions(smoke_run):
     metrics = json.loads((smoke_run / "metrics.json").read_text())
+    params = load_params(smoke_run / "params.yml")
+    assert not params["finetune"]  # the smoke profile reports step 3
+    fused = run_dir(params, "fusion", params["feature_kind"])
+    assert Path(metrics["run"]) == fused and metrics["split"] == "evaluate"
+    with np.load(fused / "predictions_evaluate.npz") as saved:
+        evaluate = split_clips(params, "evaluate")
+        assert list(saved["names"]) == [clip.name for clip in evaluate]
+        assert [CLASSES[i] for i in saved["labels"]] == [clip.scene for clip in evaluate]
     for output in OUTPUTS:
-        m = next(c[output] for c in (metrics.get("outputs"), metrics.get("segment"), metrics)
-                 if isinstance(c, dict) and isinstance(c.get(output), dict))
-        assert 0.0 <= m["accuracy"] <= 1.0
-        assert m["log_loss"] >= 0.0
+        expected = recomputed(fused, output)
+        assert metrics[output]["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-12), output
+        assert metrics[output]["log_loss"] == pytest.approx(expected["log_loss"], rel=1e-5), output
+        assert (metrics[output]["n_segments"], metrics[output]["n_clips"]) == (expected["n_segments"],
+                                                                               expected["n_clips"])
+    assert_csvs_follow_the_confusion(fused, OUTPUTS)
+
+
+@pytest.mark.slow
+def test_smoke_run_table1_cells_are_the_steps_metrics(smoke_run):
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    params = load_params(smoke_run / "params.yml")
+    table = metrics["accuracy_by_kind"]
+    assert set(table) == {"gammatone", "logmel"}
+    visual = run_dir(params, "visual_unfrozen" if params["visual_unfreeze"] else "visual")
+    for kind, row in table.items():
+        folders = {"audio": run_dir(params, "audio", kind), "visual": visual,
+                   "early": run_dir(params, "fusion", kind), "late": run_dir(params, "fusion", kind)}
+        assert set(row) == set(folders), kind
+        for output, folder in folders.items():
+            step_metrics = json.loads((folder / "metrics_evaluate.json").read_text())[output]
+            assert row[output] == step_metrics["accuracy"], (kind, output)
+            assert row[output] == pytest.approx(recomputed(folder, output)["accuracy"], abs=1e-12), (kind, output)
+    assert table[params["feature_kind"]]["late"] == metrics["late"]["accuracy"]
 
 
 @pytest.mark.slow

@@ -143,7 +143,7 @@ def test_generation_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(synth, "_render_clip", failing)
     out = tmp_path / "set"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^disk full$"):
         generate(out, "smoke", 0, progress=False)
     assert not out.exists() and list(tmp_path.iterdir()) == []
 

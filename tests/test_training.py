@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 
+import hashlib
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from avsc_lib import training
-from avsc_lib.fitting import compile_model, schedule_callbacks
+from avsc_lib.fitting import compile_model, distribution_strategy, schedule_callbacks
 from avsc_lib.params import PARAMS_DIR, load_params
 from avsc_lib.pipelines import SplitData
 from avsc_lib.runs import BEST_WEIGHTS, DONE_FILE, load_run, read_log, run_dir, step_settings
@@ -88,6 +91,20 @@ class EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
+class AtTrainBegin(keras.callbacks.Callback):
+    """Record, as training starts, the model's distribution strategy and the weights of some layers."""
+
+    def __init__(self, layers: tuple[str, ...] = ()):
+        super().__init__()
+        self.layers = layers
+        self.strategy: tf.distribute.Strategy | None = None
+        self.weights: dict[str, list[np.ndarray]] = {}
+
+    def on_train_begin(self, logs=None):
+        self.strategy = self.model.distribute_strategy
+        self.weights = {name: [np.array(w) for w in self.model.get_layer(name).get_weights()] for name in self.layers}
+
+
 def trainable_names(model: keras.Model) -> set[str]:
     return {w.path.split("/")[0] for w in model.trainable_weights}
 
@@ -120,7 +137,7 @@ def test_audio_step_writes_its_run_folder_and_is_reused(params, data, monkeypatc
 def test_interrupted_training_resumes_from_the_last_finished_epoch(params, data):
     train, val = data
     params = {**params, "visual_epochs": 4}
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="interrupted at epoch 2"):
         train_visual(params, train=train, val=val, callbacks=[Interrupt(2)], verbose=0)
     folder = run_dir(params, "visual")
     assert read_log(folder)["epoch"].tolist() == [0, 1]
@@ -151,8 +168,12 @@ def test_fixed_seed_makes_a_cpu_run_repeatable(params, data, tmp_path):
 def test_mirrored_strategy_builds_and_trains_on_cpu(params, data):
     train, val = data
     params = {**params, "strategy": "mirrored", "visual_epochs": 1}
-    run = train_visual(params, train=train, val=val, verbose=0)
+    start = AtTrainBegin()
+    run = train_visual(params, train=train, val=val, callbacks=[start], verbose=0)
     assert run.info["epochs_run"] == 1
+    assert isinstance(start.strategy, tf.distribute.MirroredStrategy)  # the model trained under it
+    assert all(isinstance(v.value, tf.distribute.DistributedValues) for v in run.model.weights[:1])
+    assert not isinstance(distribution_strategy({**params, "strategy": "default"}), tf.distribute.MirroredStrategy)
 
 
 # --- the switches, without training ---------------------------------------------------------------
@@ -250,7 +271,7 @@ def test_unfrozen_visual_step_trains_vgg16_from_the_frozen_steps_head(chain):
     assert unfrozen.uses_frames and unfrozen.info["loss_outputs"] == ["visual"]
     pretrained = training.pretrained_encoder(params).get_layer("vgg16").get_weights()
     trained = unfrozen.model.get_layer("frame_features").layer.get_layer("vgg16").get_weights()
-    assert any(not np.array_equal(a, b) for a, b in zip(pretrained, trained))  # VGG16 moved
+    assert any(not np.array_equal(a, b) for a, b in zip(pretrained, trained, strict=True))  # VGG16 moved
     assert json.loads((unfrozen.dir / "backbone.json").read_text())["weights"] == "random"
 
 
@@ -263,11 +284,16 @@ def test_fusion_trains_only_the_fusion_layers_on_the_unfrozen_backbone(chain):
     assert run.info["schedule_monitor"] == "val_loss"
     backbone = json.loads((run.dir / "backbone.json").read_text())
     assert backbone["weights"] == "trained" and backbone["run"] == unfrozen.dir.name
+    weights_file = unfrozen.dir / BEST_WEIGHTS  # the file whose VGG16 gave the fusion step's features
+    assert backbone["path"] == str(weights_file)
+    assert backbone["sha256"] == hashlib.sha256(weights_file.read_bytes()).hexdigest()
+    assert backbone["base"] == json.loads((unfrozen.dir / "backbone.json").read_text())
     # the frozen subnetworks kept the weights of their own steps (the head: the unfrozen step's)
-    for mine, theirs in zip(run.model.get_layer("audio_subnetwork").get_weights(), audio.model.get_weights()):
+    for mine, theirs in zip(run.model.get_layer("audio_subnetwork").get_weights(), audio.model.get_weights(),
+                            strict=True):
         np.testing.assert_array_equal(mine, theirs)
     for mine, theirs in zip(run.model.get_layer("visual_head").get_weights(),
-                            unfrozen.model.get_layer("visual_head").get_weights()):
+                            unfrozen.model.get_layer("visual_head").get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
 
 
@@ -281,15 +307,26 @@ def test_a_finished_run_loads_from_its_folder_alone(chain):
         np.testing.assert_allclose(mine[name], theirs[name], atol=1e-6)
 
 
+FUSION_LAYERS = ("fusion_bigru", "early_probs", "late_probs")
+
+
 def test_finetuning_unfreezes_everything_on_tiny_frames(chain):
     params, _, _, unfrozen, run = chain
     frames_train, frames_val = toy_split(4, seed=2, frames=FRAME), toy_split(1, seed=3, frames=FRAME)
-    tuned = finetune_fusion(params, train=frames_train, val=frames_val, verbose=0)
+    start = AtTrainBegin(FUSION_LAYERS)
+    tuned = finetune_fusion(params, train=frames_train, val=frames_val, callbacks=[start], verbose=0)
+    # the fusion layers start from step 3's trained weights (its saved best weights), not fresh ones
+    fused, _ = load_run(run.dir)
+    for name in FUSION_LAYERS:
+        theirs = fused.model.get_layer(name).get_weights()
+        assert len(start.weights[name]) == len(theirs) > 0, name
+        for mine, saved in zip(start.weights[name], theirs, strict=True):
+            np.testing.assert_array_equal(mine, saved, err_msg=f"{name} does not start from step 3's weights")
     assert tuned.info["loss_outputs"] == ["late"] and tuned.dir.name.startswith("finetune-gammatone-")
     assert tuned.model.input["visual"].shape[1:] == (5, FRAME, FRAME, 3)
     before = run.model.get_layer("audio_subnetwork").get_weights()
     after = tuned.model.get_layer("audio_subnetwork").get_weights()
-    assert any(not np.array_equal(a, b) for a, b in zip(before, after))  # the audio subnetwork trained too
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))  # the audio subnetwork trained too
     assert tuned.model.get_layer("frame_features").layer.get_layer("vgg16").trainable
     loaded, _ = load_run(tuned.dir)
     frames = np.random.default_rng(5).integers(0, 255, (2, 5, FRAME, FRAME, 3)).astype(np.float32)
