@@ -1,10 +1,11 @@
 """The one-command study: ``avsc run`` executes the notebooks, ``avsc book`` renders them.
 
 ``run_study`` executes ``notebooks/0[1-5]_*.ipynb`` in order with papermill into a run folder
-(never over ``notebooks/``), each with the parameters ``params_file``, ``overrides`` and
-``output_dir``. ``build_book`` copies ``book/`` and a run's executed notebooks into a book
-source tree beside the run folder, adds the figures and tables generated from the library
-(``avsc_lib.bookgen``), and builds it with Jupyter Book with execution off.
+(never over ``notebooks/``), each with the parameters ``params_file`` and ``output_dir`` and, by
+name, the settings given on the command line that its parameters cell lists. ``build_book``
+copies ``book/`` and a run's executed notebooks into a book source tree beside the run folder,
+adds the figures and tables generated from the library (``avsc_lib.bookgen``), and builds it
+with Jupyter Book with execution off.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 
 from avsc_lib.atomic import write_text
 from avsc_lib.errors import AvscError
+from avsc_lib.nbparams import notebook_parameters
 from avsc_lib.params import PROJECT_ROOT, build_path, load_params, save_params
 from avsc_lib.progress import Monitor
 
@@ -140,9 +142,9 @@ def run_study(
     if not notebooks:
         raise AvscError(f"{NOTEBOOK_DIR}: no notebooks matching {NOTEBOOK_PATTERN}")
 
+    parameters = notebook_parameters(notebooks, overrides)  # fails early, naming where a key belongs
     run_dir.mkdir(parents=True, exist_ok=True)
     save_params(params, run_dir / RUN_PARAMS_FILE)
-    parameters = {"params_file": str(params_file), "overrides": overrides, "output_dir": str(run_dir)}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernels inherit it: quieter outputs
     text_log = run_dir / RUN_TEXT_LOG
     text_log.unlink(missing_ok=True)
@@ -161,7 +163,8 @@ def run_study(
             executed = run_dir / notebook.name
             say(f"[{i}/{len(notebooks)}] {notebook.name} ...")
             t0 = time.perf_counter()
-            execute_notebook(notebook, executed, parameters)
+            execute_notebook(notebook, executed,
+                             {"params_file": str(params_file), "output_dir": str(run_dir), **parameters[notebook]})
             seconds = time.perf_counter() - t0
             record["notebooks"].append({"name": notebook.name, "seconds": round(seconds, 1)})
             monitor.clear()
