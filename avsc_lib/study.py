@@ -259,8 +259,9 @@ def _prune_toc(entries: list[dict[str, Any]], src: Path) -> list[dict[str, Any]]
 
 
 def assemble_book(run_dir: Path, src: Path) -> Path:
-    """Write the book source tree: ``book/`` + the run's notebooks + generated figures/tables."""
-    from avsc_lib import bookgen
+    """Write the book source tree: ``book/`` + the run's notebooks + generated figures/tables, its
+    launch and repository buttons set for the repository's URL (none when it is unknown)."""
+    from avsc_lib import bookgen, repository
 
     if src.exists():
         shutil.rmtree(src)
@@ -270,6 +271,9 @@ def assemble_book(run_dir: Path, src: Path) -> Path:
     toc = yaml.safe_load((src / "_toc.yml").read_text())
     toc["parts"] = _prune_toc(toc.get("parts", []), src)
     (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    config = yaml.safe_load((src / "_config.yml").read_text())
+    config = repository.configure_book(config, repository.repository_url(config))
+    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     return src
 
 
@@ -383,7 +387,7 @@ def provenance_markdown(params: Mapping[str, Any], params_file: str | Path | Non
                         overrides: Mapping[str, Any] | None = None,
                         weights_info: Mapping[str, Any] | None = None) -> str:
     """A small Markdown table of ``provenance_rows``."""
-    lines = ["| produced with | |", "| --- | --- |"]
+    lines = ["| produced with | value |", "| --- | --- |"]
     for key, value in provenance_rows(params, params_file, overrides, weights_info):
         lines.append(f"| {key} | {value.replace('|', '/')} |")
     return "\n".join(lines)
