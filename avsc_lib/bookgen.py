@@ -67,7 +67,7 @@ def provenance_md(run_dir: Path, params: Mapping[str, Any] | None) -> str:
     record = json.loads((run_dir / study.RUN_LOG_FILE).read_text()) if (run_dir / study.RUN_LOG_FILE).exists() else {}
     rows = study.provenance_rows(params, record.get("params_file"), record.get("overrides"),
                                  weights_info(run_dir, params))
-    table = markdown_table(("produced with", ""), rows)
+    table = markdown_table(("produced with", "value"), rows)
     return f":::{{admonition}} What produced this chapter\n:class: note\n\n{table}\n:::\n"
 
 
@@ -192,7 +192,7 @@ def tau_facts_md() -> str:
             ("fold-1 train clips", f["fold1_train_clips"]), ("fold-1 evaluate clips", f["fold1_evaluate_clips"]),
             ("download (zip), GB", f["zip_gb"]), ("of which audio, GB", f["audio_zip_gb"]),
             ("of which video, GB", f["video_zip_gb"])]
-    return markdown_table(("TAU Urban Audio-Visual Scenes 2021, development set", ""), rows)
+    return markdown_table(("TAU Urban Audio-Visual Scenes 2021, development set", "value"), rows)
 
 
 def synth_design_md() -> str:

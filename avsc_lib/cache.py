@@ -49,7 +49,7 @@ from tqdm import tqdm
 from avsc_lib.atomic import save_npy, write_text
 from avsc_lib.cache_entries import CacheWriteError, compute_entry, is_current, stale_temporaries, writing
 from avsc_lib.errors import AvscError
-from avsc_lib.params import build_path, load_params, params_hash, save_params
+from avsc_lib.params import build_path, display_path, load_params, params_hash, save_params
 from avsc_lib.progress import Progress
 from avsc_lib.synth import data_identity
 
@@ -93,9 +93,10 @@ class ExtractionReport:
         """True when no clip failed and the cache could be written."""
         return not self.failed and self.write_error is None
 
-    def summary(self) -> str:
-        """A few lines for the terminal: counts, then every failure and note."""
-        lines = [f"{self.what} in {self.cache_dir}: {len(self.computed)} computed, "
+    def summary(self, params: Mapping[str, Any] | None = None) -> str:
+        """A few lines for the terminal: counts, then every failure and note (the cache folder
+        relative to the project, or to the build folder of ``params``, where it lies below)."""
+        lines = [f"{self.what} in {display_path(self.cache_dir, params)}: {len(self.computed)} computed, "
                  f"{len(self.cached)} already cached, {len(self.failed)} failed"]
         lines += [f"  FAILED {name}: {message}" for name, message in sorted(self.failed.items())]
         lines += [f"  note {name}: {message}" for name, message in sorted(self.notes.items())]

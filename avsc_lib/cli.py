@@ -19,6 +19,7 @@ HANDLERS = {
     "summary": "avsc_lib.models.summary:cli_summary",
     "run": "avsc_lib.study:cli_run",
     "book": "avsc_lib.study:cli_book",
+    "notebooks": "avsc_lib.nbparams:cli_notebooks",
     "predict": "avsc_lib.submission:cli_predict",
     "classify": "avsc_lib.classify:cli_classify",
     "export": "avsc_lib.export:cli_export",
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("book", help="build the Jupyter Book from a run's executed notebooks")
     p.add_argument("--run", default=None, help="run folder (default: the last avsc run)")
+
+    p = sub.add_parser("notebooks", help="generate the notebooks' parameters and install cells from params/paper.yml")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 when a notebook is out of sync")
 
     p = sub.add_parser("predict", help="write a DCASE submission file from a trained run")
     p.add_argument("run_dir", help="run folder of the trained audio-visual network")

@@ -36,11 +36,14 @@ NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
     "synth_profile": (str,),
     "max_clips": (int,),
     "weights_dir": (str,),
+    "example_clip": (str,),
     "clip_seconds": (float, int),  # null: every clip as long as its files (an evaluation set)
 }
 
 # The training steps with their own ``<step>_epochs``, ``<step>_batch_size``, ... settings.
 TRAINING_STEPS = ("audio", "visual", "visual_unfrozen", "fusion", "finetune")
+# Every training step has these settings, as parameters ``<step>_<setting>`` (e.g. visual_batch_size).
+STEP_SETTINGS = ("epochs", "batch_size", "learning_rate", "mixup_alpha", "lr_patience", "early_stop_patience")
 
 # Keys restricted to a set of values.
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -315,6 +318,29 @@ def feature_workers(params: Mapping[str, Any]) -> int:
 def build_path(params: Mapping[str, Any], *parts: str) -> Path:
     """A path below the study's build folder, e.g. ``build_path(params, "cache")``."""
     return Path(params["build_dir"]).joinpath(*parts)
+
+
+def _display_bases(params: Mapping[str, Any] | None) -> list[Path]:
+    return [PROJECT_ROOT] + ([Path(params["build_dir"]).resolve().parent] if params else [])
+
+
+def display_path(path: str | Path, params: Mapping[str, Any] | None = None) -> str:
+    """A path as notebooks and the book show it: relative to the project (``build/cache/...``),
+    or to the folder holding the build folder of ``params`` when that lies elsewhere, so that no
+    output names the machine's absolute paths; otherwise the path itself."""
+    path = Path(path).resolve()
+    for base in _display_bases(params):
+        if path == base or base in path.parents:
+            return str(path.relative_to(base)) or "."
+    return str(path)
+
+
+def display_text(text: str, params: Mapping[str, Any] | None = None) -> str:
+    """A message with every path below the project (or the build folder of ``params``) made
+    relative as :func:`display_path` does (e.g. a classifier's notes on the files it read)."""
+    for base in sorted(_display_bases(params), key=lambda b: len(str(b)), reverse=True):
+        text = text.replace(f"{base}/", "")
+    return text
 
 
 def params_hash(params: Mapping[str, Any], keys: list[str] | tuple[str, ...] | None = None) -> str:

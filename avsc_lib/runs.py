@@ -30,7 +30,7 @@ import pandas as pd
 
 from avsc_lib.atomic import write_text
 from avsc_lib.errors import AvscError
-from avsc_lib.params import TRAINING_STEPS, build_path, params_hash, save_params
+from avsc_lib.params import STEP_SETTINGS, TRAINING_STEPS, build_path, params_hash, save_params
 
 if TYPE_CHECKING:
     from avsc_lib.training import StepSpec
@@ -46,8 +46,6 @@ BACKBONE_FILE = "backbone.json"
 BACKUP_DIR = "backup"
 CALLBACK_STATE = "callbacks.json"
 
-# Every step has these settings, as parameters <step>_<setting> (e.g. visual_batch_size).
-STEP_SETTINGS = ("epochs", "batch_size", "learning_rate", "mixup_alpha", "lr_patience", "early_stop_patience")
 # The parameters that shape each step's result (beside the data set, the feature kind, the
 # backbone weights, the step's own settings and its upstream steps' keys).
 DATA_KEYS = ("synth_profile", "synth_seed", "max_clips", "eval_split")  # with data_fingerprint()
@@ -227,6 +225,8 @@ class Run:
         outputs: the names of its outputs, in the order of the model's outputs.
         kind: the audio feature kind (None for the visual step).
         info: the contents of ``done.json``.
+        status: how this process got it: ``reused`` (loaded from its folder), ``computed``
+            (trained) or ``resumed`` (an interrupted run trained to its end).
     """
 
     step: str
@@ -236,6 +236,7 @@ class Run:
     outputs: tuple[str, ...]
     kind: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    status: str = "reused"
 
     @property
     def log(self) -> pd.DataFrame:
@@ -246,6 +247,29 @@ class Run:
     def uses_frames(self) -> bool:
         """True when the visual input is decoded frames rather than cached features."""
         return self.step in FRAME_STEPS
+
+
+# The runs this process trained or loaded, in order (a notebook lists them: reused or computed).
+_TOUCHED: list[Run] = []
+
+
+def note_run(run: Run, params: Mapping[str, Any] | None = None) -> Run:
+    """Record that this process reused or computed a run, and say so in one line."""
+    from avsc_lib.params import display_path
+
+    _TOUCHED[:] = [r for r in _TOUCHED if r.dir != run.dir] + [run]
+    print(f"{run.dir.name}: {run.status} ({display_path(run.dir, params)})", flush=True)
+    return run
+
+
+def touched_runs() -> list[Run]:
+    """The runs reused or computed since :func:`forget_touched_runs`, in order."""
+    return list(_TOUCHED)
+
+
+def forget_touched_runs() -> None:
+    """Start a new list of reused and computed runs (a notebook's first cell does)."""
+    _TOUCHED.clear()
 
 
 def load_finished(spec: StepSpec, folder: Path) -> Run:

@@ -1,10 +1,11 @@
 """The one-command study: ``avsc run`` executes the notebooks, ``avsc book`` renders them.
 
 ``run_study`` executes ``notebooks/0[1-5]_*.ipynb`` in order with papermill into a run folder
-(never over ``notebooks/``), each with the parameters ``params_file``, ``overrides`` and
-``output_dir``. ``build_book`` copies ``book/`` and a run's executed notebooks into a book
-source tree beside the run folder, adds the figures and tables generated from the library
-(``avsc_lib.bookgen``), and builds it with Jupyter Book with execution off.
+(never over ``notebooks/``), each with the parameters ``params_file`` and ``output_dir`` and, by
+name, the settings given on the command line that its parameters cell lists. ``build_book``
+copies ``book/`` and a run's executed notebooks into a book source tree beside the run folder,
+adds the figures and tables generated from the library (``avsc_lib.bookgen``), and builds it
+with Jupyter Book with execution off.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 
 from avsc_lib.atomic import write_text
 from avsc_lib.errors import AvscError
+from avsc_lib.nbparams import notebook_parameters
 from avsc_lib.params import PROJECT_ROOT, build_path, load_params, save_params
 from avsc_lib.progress import Monitor
 
@@ -140,9 +142,9 @@ def run_study(
     if not notebooks:
         raise AvscError(f"{NOTEBOOK_DIR}: no notebooks matching {NOTEBOOK_PATTERN}")
 
+    parameters = notebook_parameters(notebooks, overrides)  # fails early, naming where a key belongs
     run_dir.mkdir(parents=True, exist_ok=True)
     save_params(params, run_dir / RUN_PARAMS_FILE)
-    parameters = {"params_file": str(params_file), "overrides": overrides, "output_dir": str(run_dir)}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernels inherit it: quieter outputs
     text_log = run_dir / RUN_TEXT_LOG
     text_log.unlink(missing_ok=True)
@@ -161,7 +163,8 @@ def run_study(
             executed = run_dir / notebook.name
             say(f"[{i}/{len(notebooks)}] {notebook.name} ...")
             t0 = time.perf_counter()
-            execute_notebook(notebook, executed, parameters)
+            execute_notebook(notebook, executed,
+                             {"params_file": str(params_file), "output_dir": str(run_dir), **parameters[notebook]})
             seconds = time.perf_counter() - t0
             record["notebooks"].append({"name": notebook.name, "seconds": round(seconds, 1)})
             monitor.clear()
@@ -256,8 +259,9 @@ def _prune_toc(entries: list[dict[str, Any]], src: Path) -> list[dict[str, Any]]
 
 
 def assemble_book(run_dir: Path, src: Path) -> Path:
-    """Write the book source tree: ``book/`` + the run's notebooks + generated figures/tables."""
-    from avsc_lib import bookgen
+    """Write the book source tree: ``book/`` + the run's notebooks + generated figures/tables, its
+    launch and repository buttons set for the repository's URL (none when it is unknown)."""
+    from avsc_lib import bookgen, repository
 
     if src.exists():
         shutil.rmtree(src)
@@ -267,6 +271,9 @@ def assemble_book(run_dir: Path, src: Path) -> Path:
     toc = yaml.safe_load((src / "_toc.yml").read_text())
     toc["parts"] = _prune_toc(toc.get("parts", []), src)
     (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    config = yaml.safe_load((src / "_config.yml").read_text())
+    config = repository.configure_book(config, repository.repository_url(config))
+    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     return src
 
 
@@ -380,7 +387,7 @@ def provenance_markdown(params: Mapping[str, Any], params_file: str | Path | Non
                         overrides: Mapping[str, Any] | None = None,
                         weights_info: Mapping[str, Any] | None = None) -> str:
     """A small Markdown table of ``provenance_rows``."""
-    lines = ["| produced with | |", "| --- | --- |"]
+    lines = ["| produced with | value |", "| --- | --- |"]
     for key, value in provenance_rows(params, params_file, overrides, weights_info):
         lines.append(f"| {key} | {value.replace('|', '/')} |")
     return "\n".join(lines)

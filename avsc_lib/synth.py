@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from avsc_lib.classes import CLASSES
 from avsc_lib.dataset import META_COLUMNS, META_FILE, SETUP_DIR, SPLIT_COLUMNS, split_file
 from avsc_lib.errors import AvscError
-from avsc_lib.params import build_path, feature_workers
+from avsc_lib.params import build_path, display_path, feature_workers
 from avsc_lib.synth_audio import SAMPLE_RATE, draw_city_sound, draw_sound_design, render_audio
 from avsc_lib.synth_video import draw_city_look, draw_look_design, render_frames
 
@@ -417,7 +417,7 @@ def ensure_dataset(params: Mapping[str, Any]) -> Path:
     seed = int(params["synth_seed"])
     out = build_path(params, "data", f"{profile}-seed{seed}")
     if not is_complete(out, profile, seed):
-        print(f"generating the synthetic {profile} data set (seed {seed}) into {out}")
+        print(f"generating the synthetic {profile} data set (seed {seed}) into {display_path(out, params)}")
     return generate(out, profile, seed, jobs=feature_workers(params))
 
 

@@ -37,8 +37,8 @@ from avsc_lib.paper import OUTPUTS
 from avsc_lib.pipelines import SplitData, WindowSampler, segment_dataset, segment_geometry
 from avsc_lib.splits import load_split_data
 from avsc_lib.runs import (
-    BACKBONE_FILE, BEST_WEIGHTS, STEPS, Run, is_done, load_finished, run_dir, run_key, step_settings, write_backbone,
-    write_done,
+    BACKBONE_FILE, BEST_WEIGHTS, STEPS, Run, is_done, load_finished, note_run, run_dir, run_key, step_settings,
+    write_backbone, write_done,
 )
 
 EVAL_BATCH_SIZE = 64
@@ -302,7 +302,7 @@ def run_step(
     """
     folder = run_dir(params, spec.step, spec.kind)
     if is_done(folder):
-        return load_finished(spec, folder)
+        return note_run(load_finished(spec, folder), params)
     audio = spec.kind if "audio" in spec.inputs else None
     backbone = spec.backbone() if spec.backbone else Backbone.pretrained(params) if spec.visual else None
 
@@ -328,7 +328,8 @@ def run_step(
     if backbone is not None:
         write_backbone(folder, backbone.info)
     write_done(folder, info)
-    return Run(spec.step, folder, model, spec.inputs, spec.outputs, spec.kind, info)
+    status = "resumed" if info["resumed"] else "computed"
+    return note_run(Run(spec.step, folder, model, spec.inputs, spec.outputs, spec.kind, info, status), params)
 
 
 def train_audio(params: Mapping[str, Any], kind: str | None = None, **kwargs: Any) -> Run:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -34,6 +36,7 @@ FIGURE_PAGES = {"audio", "fusion", "data", "notebooks/01_features"}
 TABLE_PAGES = {"intro": 1, "data": 4, "training": 3, "complexity": 1, "results": 4, "differences": 1,
                "reproducing": 3}
 MATH_PAGES = {"audio", "fusion", "training", "notebooks/01_features"}
+EXAMPLE_URL = "https://github.com/example-org/avsc-study"  # the repository setting of the tests' book
 
 
 # --- a tiny DevTools client ---------------------------------------------------------------------
@@ -73,7 +76,13 @@ class Browser:
         self.events: list[dict] = []
         for method in ("Page.enable", "Network.enable", "Runtime.enable"):
             self.call(method)
-        self.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+        self.width = 1280
+        self.resize(1280)
+
+    def resize(self, width: int, height: int = 900) -> None:
+        """Lay pages out for a window ``width`` CSS pixels wide."""
+        self.width = width
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
 
     def call(self, method: str, **params) -> dict:
         self.next_id += 1
@@ -110,9 +119,17 @@ class Browser:
         return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
 
     def screenshot(self, path: Path, max_height: int = 5000) -> None:
+        """The page from its top, as tall as its content (at most ``max_height``): the window is
+        made that tall first, since capturing beyond the viewport lays narrow pages out shifted."""
         size = self.call("Page.getLayoutMetrics")["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": 1280, "height": min(max_height, int(size["height"])), "scale": 1}
-        data = self.call("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)["data"]
+        height = max(900, min(max_height, int(size["height"])))
+        width = self.width
+        self.resize(width, height)
+        try:
+            self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+            data = self.call("Page.captureScreenshot", format="png")["data"]
+        finally:
+            self.resize(width)
         path.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:
@@ -126,6 +143,42 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.process.kill()
 
+
+# Tables that leave the article's column without a scrolling container around them (cut off),
+# and the header cells of the provenance table that are empty.
+TABLE_REPORT = """(() => {
+  const article = document.querySelector('.bd-article') || document.querySelector('main');
+  const edge = article.getBoundingClientRect().right + 1;
+  const cut = [];
+  for (const table of article.querySelectorAll('table')) {
+    let box = table, scrolls = false;
+    for (let node = table.parentElement; node && node !== article; node = node.parentElement) {
+      if (['auto', 'scroll'].includes(getComputedStyle(node).overflowX)) { box = node; scrolls = true; break; }
+    }
+    if (box.getBoundingClientRect().right > edge || (!scrolls && table.scrollWidth > table.clientWidth + 1)) {
+      cut.push(table.innerText.slice(0, 60));
+    }
+  }
+  const provenance = [...article.querySelectorAll('table')].filter(t => t.innerText.startsWith('produced with'));
+  const emptyHeaders = provenance.flatMap(t => [...t.querySelectorAll('th')].filter(th => !th.innerText.trim()));
+  return {cut, provenance: provenance.length, emptyHeaders: emptyHeaders.length};
+})()"""
+
+# The header's launch and source-repository dropdowns: each one's button is visible and, once
+# clicked, shows its links.
+LAUNCH_REPORT = """(async () => {
+  const visible = e => !!e && e.getBoundingClientRect().width > 0 && getComputedStyle(e).visibility !== 'hidden';
+  const open = async selector => {
+    const menu = document.querySelector(selector);
+    if (!menu || !visible(menu.querySelector('button'))) return null;
+    menu.querySelector('button').click();
+    await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const links = [...menu.querySelectorAll('a')].filter(visible).map(a => a.href);
+    menu.querySelector('button').click();
+    return links;
+  };
+  return {launch: await open('.dropdown-launch-buttons'), source: await open('.dropdown-source-buttons')};
+})()"""
 
 PAGE_REPORT = """(async () => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
@@ -147,10 +200,31 @@ PAGE_REPORT = """(async () => {
 # --- fixtures ---------------------------------------------------------------------------------
 
 
+def _build_book(run: Path, out: Path, repository_url: str) -> Path:
+    """A strict build (any Sphinx warning fails) with ``$AVSC_REPOSITORY_URL`` set as given."""
+    from avsc_lib.repository import URL_ENV
+
+    saved = os.environ.get(URL_ENV)
+    os.environ[URL_ENV] = repository_url
+    try:
+        return study.build_book(run, out=out, strict=True)
+    finally:
+        if saved is None:
+            os.environ.pop(URL_ENV)
+        else:
+            os.environ[URL_ENV] = saved
+
+
 @pytest.fixture(scope="session")
 def smoke_book(smoke_run, tmp_path_factory) -> Path:
-    """The book of the shared smoke run, built strictly (any Sphinx warning fails)."""
-    return study.build_book(smoke_run, out=tmp_path_factory.mktemp("book"), strict=True)
+    """The book of the shared smoke run, its repository known (launch and repository buttons)."""
+    return _build_book(smoke_run, tmp_path_factory.mktemp("book"), EXAMPLE_URL)
+
+
+@pytest.fixture(scope="session")
+def bare_book(smoke_run, tmp_path_factory) -> Path:
+    """The same book where no repository is known (as in a clone without a remote)."""
+    return _build_book(smoke_run, tmp_path_factory.mktemp("bare-book"), "")
 
 
 def _chapters(index: Path) -> list[str]:
@@ -190,9 +264,61 @@ def test_book_builds_every_chapter_offline(smoke_book, smoke_run):
 def test_injected_parameters_are_hidden_and_provenance_shown(smoke_book):
     html = smoke_book.parent
     page = (html / "notebooks" / "01_features.html").read_text()
-    assert "output_dir" not in page and "params_file =" not in page
+    assert "output_dir" not in page and "params_file =" not in page and "params_file: str" not in page
+    assert "importlib.util" not in page and "REPOSITORY" not in page  # the Colab install cell is removed
     assert "produced with" in page and "SYNTHETIC" in page
     assert "What produced this chapter" in (html / "audio.html").read_text()
+
+
+def _hrefs(page: Path) -> list[str]:
+    import html
+
+    return [html.unescape(h) for h in re.findall(r'href="([^"]+)"', page.read_text())]
+
+
+@pytest.mark.slow
+def test_launch_buttons_open_the_source_notebooks(smoke_book, smoke_run):
+    html = smoke_book.parent
+    for executed in sorted(smoke_run.glob("0*.ipynb")):
+        notebook = f"notebooks/{executed.name}"
+        assert (REPO / notebook).is_file()  # the launched notebook is the source, not the executed copy
+        hrefs = _hrefs(html / "notebooks" / f"{executed.stem}.html")
+        assert f"https://mybinder.org/v2/gh/example-org/avsc-study/main?urlpath=lab/tree/{notebook}" in hrefs
+        assert f"https://colab.research.google.com/github/example-org/avsc-study/blob/main/{notebook}" in hrefs
+        assert EXAMPLE_URL in hrefs and any(h.startswith(f"{EXAMPLE_URL}/issues/new?") for h in hrefs)
+    chapter = _hrefs(html / "audio.html")  # a Markdown chapter: the repository, nothing to launch
+    assert EXAMPLE_URL in chapter and not any("mybinder.org" in h or "colab." in h for h in chapter)
+
+
+@pytest.mark.slow
+def test_a_book_without_a_repository_has_no_launch_or_repository_buttons(bare_book):
+    for page in bare_book.parent.rglob("*.html"):
+        text = page.read_text()
+        assert "dropdown-launch-buttons" not in text and "mybinder.org" not in text, page.name
+        assert not any(h.startswith(EXAMPLE_URL) or "/issues/new" in h for h in _hrefs(page)), page.name
+
+
+@pytest.mark.slow
+def test_no_page_names_an_absolute_path_of_the_machine(smoke_book, smoke_run):
+    machine = (str(REPO), str(smoke_run.parent), str(Path.home()))
+    for page in smoke_book.parent.rglob("*.html"):
+        text = page.read_text()
+        named = [path for path in machine if path in text]
+        assert not named, f"{page.relative_to(smoke_book.parent)} names {named}"
+    text = (smoke_book.parent / "notebooks" / "03_visual_subnetwork.html").read_text()
+    assert re.search(r"visual features in build/cache/visual-\w+", text)
+
+
+@pytest.mark.slow
+def test_training_logs_are_folded_beside_a_summary_of_each_step(smoke_book):
+    for name in ("02_audio_subnetwork", "03_visual_subnetwork", "04_fusion"):
+        text = (smoke_book.parent / "notebooks" / f"{name}.html").read_text()
+        epochs = [m.start() for m in re.finditer("Epoch 1/", text)]
+        assert epochs, f"{name}: the executed notebook should hold the training log"
+        for position in epochs:
+            cell = text.rfind('<div class="cell ', 0, position)
+            assert "tag_hide-output" in text[cell:cell + 80], f"{name}: a training log outside a folded output"
+        assert "best val accuracy (%)" in text and "this time" in text and "build/runs/" in text, name
 
 
 @pytest.mark.slow
@@ -229,6 +355,22 @@ def test_every_chapter_renders_in_chromium(smoke_book):
                 raw = [s for s in RAW_LATEX if s in report["text"]]
                 assert not raw, f"{chapter}: raw LaTeX visible: {raw}"
                 assert "Not available in this build" not in report["text"], f"{chapter}: a generated part is missing"
+                assert "Epoch 1/" not in report["text"], f"{chapter}: a training log is not folded"
+                tables = browser.evaluate(TABLE_REPORT)
+                assert not tables["cut"], f"{chapter}: tables cut at the page's edge: {tables['cut']}"
+                assert tables["provenance"] == 1 and tables["emptyHeaders"] == 0, f"{chapter}: provenance {tables}"
+                buttons = browser.evaluate(LAUNCH_REPORT)
+                assert EXAMPLE_URL in (buttons["source"] or []), f"{chapter}: no visible repository button: {buttons}"
+                if chapter.startswith("notebooks/"):
+                    hosts = {urllib.parse.urlsplit(u).hostname for u in buttons["launch"] or []}
+                    assert hosts >= {"mybinder.org", "colab.research.google.com"}, f"{chapter}: {buttons}"
+            browser.resize(600)  # a phone: the wide tables scroll inside the page
+            (shots / "narrow").mkdir()
+            for chapter in ("differences", "notebooks/02_audio_subnetwork", "notebooks/05_evaluation"):
+                browser.open((smoke_book.parent / f"{chapter}.html").as_uri())
+                browser.screenshot(shots / "narrow" / f"{chapter.replace('/', '_')}.png", max_height=2500)
+                tables = browser.evaluate(TABLE_REPORT)
+                assert not tables["cut"], f"{chapter}, 600 px wide: tables cut at the page's edge: {tables['cut']}"
         finally:
             browser.close()
     assert len(list(shots.glob("*.png"))) == len(_chapters(smoke_book))

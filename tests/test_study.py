@@ -25,8 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "params" / "smoke.yml"
 
 
-def _notebook(path: Path, *sources: str) -> Path:
-    cells = [new_code_cell('params_file = ""\noverrides = {}\noutput_dir = ""', metadata={"tags": ["parameters"]})]
+def _notebook(path: Path, *sources: str, settings: tuple[str, ...] = ()) -> Path:
+    lines = ['params_file = ""', "overrides = {}", 'output_dir = ""'] + [f"{key} = None" for key in settings]
+    cells = [new_code_cell("\n".join(lines), metadata={"tags": ["parameters"]})]
     cells += [new_code_cell(source) for source in sources]
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                               "language": "python"}})
@@ -38,14 +39,15 @@ def test_runner_injects_parameters_and_records_the_run(tmp_path):
     nb = _notebook(tmp_path / "01_probe.ipynb",
                    "import json, os, pathlib\n"
                    "pathlib.Path(output_dir, 'probe.json').write_text(json.dumps("
-                   "{'params_file': params_file, 'overrides': overrides, 'cwd': os.getcwd()}))")
+                   "{'params_file': params_file, 'overrides': overrides, 'audio_epochs': audio_epochs, "
+                   "'cwd': os.getcwd()}))", settings=("build_dir", "audio_epochs"))
     out = tmp_path / "run"
     run_dir = study.run_study(SMOKE, out=out, overrides={"build_dir": str(tmp_path / "build"), "audio_epochs": 1},
                               notebooks=[nb], log=lambda _: None)
     assert run_dir == out.resolve()
     probe = json.loads((out / "probe.json").read_text())
     assert probe["params_file"] == str(SMOKE)
-    assert probe["overrides"]["audio_epochs"] == 1
+    assert probe["audio_epochs"] == 1 and probe["overrides"] == {}  # by name, as papermill -p audio_epochs 1
     assert Path(probe["cwd"]) == study.NOTEBOOK_DIR
     executed = nbformat.read(out / "01_probe.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
@@ -57,8 +59,30 @@ def test_runner_injects_parameters_and_records_the_run(tmp_path):
     assert (tmp_path / "build" / "last_run").read_text().strip() == str(out.resolve())
 
 
+def test_a_setting_no_notebook_of_the_run_lists_fails_naming_those_that_do(tmp_path):
+    nb = _notebook(tmp_path / "01_probe.ipynb", "x = 1", settings=("build_dir",))
+    with pytest.raises(AvscError, match="'visual_epochs' is not a setting of 01_probe") as info:
+        study.run_study(SMOKE, out=tmp_path / "run", overrides={"build_dir": str(tmp_path / "build"),
+                                                                 "visual_epochs": 3},
+                        notebooks=[nb], log=lambda _: None)
+    assert "03_visual_subnetwork, 04_fusion, 05_evaluation" in str(info.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_study_notebooks_get_the_settings_they_list_by_name():
+    notebooks = study.study_notebooks()
+    given = study.notebook_parameters(notebooks, {"audio_epochs": 3, "data_root": "/x", "submission_split": "evaluate"})
+    by_name = {path.stem: parameters for path, parameters in given.items()}
+    assert by_name["01_features"] == {"data_root": "/x"}
+    assert by_name["02_audio_subnetwork"] == {"audio_epochs": 3, "data_root": "/x"}
+    assert by_name["05_evaluation"] == {"audio_epochs": 3, "data_root": "/x", "submission_split": "evaluate"}
+    nulls = study.notebook_parameters(notebooks[:1], {"max_clips": None, "synth_seed": 2})[notebooks[0]]
+    assert nulls == {"synth_seed": 2, "overrides": {"max_clips": None}}  # None by name: "from params_file"
+
+
 def test_failing_notebook_names_notebook_cell_and_partial_copy(tmp_path):
-    nb = _notebook(tmp_path / "02_broken.ipynb", "x = 1", "raise ValueError('synthetic failure')", "y = 2")
+    nb = _notebook(tmp_path / "02_broken.ipynb", "x = 1", "raise ValueError('synthetic failure')", "y = 2",
+                   settings=("build_dir",))
     with pytest.raises(AvscError, match="02_broken.ipynb") as info:
         study.run_study(SMOKE, out=tmp_path / "run", overrides={"build_dir": str(tmp_path / "build")},
                         notebooks=[nb], log=lambda _: None)
