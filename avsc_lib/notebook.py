@@ -118,34 +118,36 @@ def start(name: str, namespace: Mapping[str, Any]) -> Setup:
     return Setup(name, params, params_file, overrides, output_dir)
 
 
-def step_summary(run: Any, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One training step in a row: reused or computed, epochs, the best epoch's validation
-    accuracy and loss, the training time and the run folder (relative to the project)."""
+def step_summary(run: Any) -> dict[str, Any]:
+    """One training step in a row: its run folder's name, reused or computed, epochs, the best
+    epoch's validation accuracy and the loss then, and the training time."""
     info, log = run.info, run.log
     best = info.get("best_epoch")
     val_loss = None
     if best is not None and "val_loss" in log and best < len(log):
         val_loss = float(log["val_loss"].iloc[best])
     return {
-        "step": run.dir.name.rsplit("-", 1)[0],
+        "run": run.dir.name,
         "this time": run.status,
-        "epochs run": f"{info.get('epochs_run')} of {info.get('max_epochs')}",
+        "epochs": f"{info.get('epochs_run')} of {info.get('max_epochs')}",
         "best epoch": None if best is None else best + 1,
-        "best val accuracy (%)": None if info.get("best") is None else round(100 * info["best"], 1),
-        "val loss then": None if val_loss is None else round(val_loss, 3),
-        "training time (s)": info.get("seconds"),
-        "run folder": display_path(run.dir, params),
+        "val accuracy (%)": None if info.get("best") is None else round(100 * info["best"], 1),
+        "val loss": None if val_loss is None else round(val_loss, 3),
+        "time (s)": info.get("seconds"),
     }
 
 
 def steps_table(params: Mapping[str, Any] | None = None, runs: list | None = None):
     """A DataFrame of :func:`step_summary` for ``runs`` (default: every run the notebook reused
-    or computed since :func:`start`); its full per-epoch log is ``log.csv`` in the run folder."""
+    or computed since :func:`start`), indexed by run folder; the index's name says where those
+    lie (``run folder in build/runs/``), and each keeps its per-epoch log as ``log.csv``."""
     import pandas as pd
 
     from avsc_lib.runs import touched_runs
 
-    rows = [step_summary(run, params) for run in (touched_runs() if runs is None else runs)]
-    table = pd.DataFrame(rows).set_index("step") if rows else pd.DataFrame()
-    table.index.name = None  # the rows name their steps; no header row of its own
+    runs = touched_runs() if runs is None else runs
+    if not runs:
+        return pd.DataFrame()
+    table = pd.DataFrame([step_summary(run) for run in runs]).set_index("run")
+    table.index.name = f"run folder in {display_path(runs[0].dir.parent, params)}/"
     return table
