@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench_frames import write_gopro_like_clip  # benchmarks/, beside this script
+from bench_frames import best_time, write_gopro_like_clip  # benchmarks/, beside this script
 from machine import cpu_name
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,17 +48,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TRAIN_CLIPS, EVALUATE_CLIPS = 8_646, 3_645
 ALL_CLIPS = TRAIN_CLIPS + EVALUATE_CLIPS
 KINDS = ("gammatone", "logmel")
-
-
-def best_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    """The shortest wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def hours(seconds: float) -> str:
@@ -80,15 +69,15 @@ def media_costs(params: dict, folder: Path, repeats: int) -> dict[str, float]:
     wav = folder / "clip.wav"
     sf.write(wav, np.random.default_rng(0).uniform(-0.3, 0.3, (480_000, 2)), 48_000, subtype="PCM_24")
     video = write_gopro_like_clip(folder / "clip.mp4")
-    costs = {f"features_{kind}": best_seconds(lambda k=kind: audio.clip_features(wav, params, k), repeats)
+    costs = {f"features_{kind}": best_time(lambda k=kind: audio.clip_features(wav, params, k), repeats)
              for kind in KINDS}
     frames = frame_cache.decode_clip(video, params, threads=1)[0]
-    costs["decode"] = best_seconds(lambda: frame_cache.decode_clip(video, params, threads=1), repeats)
+    costs["decode"] = best_time(lambda: frame_cache.decode_clip(video, params, threads=1), repeats)
     entry = folder / "cache" / "clip.npz"
-    costs["cache_write"] = best_seconds(lambda: frame_cache.write_clip(
+    costs["cache_write"] = best_time(lambda: frame_cache.write_clip(
         entry, frames, params["frame_cache_quality"], params["frame_cache_max_bytes"]), repeats)
-    costs["cache_read"] = best_seconds(lambda: np.asarray(frame_cache.load_frames(entry.parent, "clip")), repeats)
-    costs["cache_window"] = best_seconds(lambda: frame_cache.load_frames(entry.parent, "clip")[20:25], repeats)
+    costs["cache_read"] = best_time(lambda: np.asarray(frame_cache.load_frames(entry.parent, "clip")), repeats)
+    costs["cache_window"] = best_time(lambda: frame_cache.load_frames(entry.parent, "clip")[20:25], repeats)
     return costs
 
 
@@ -98,7 +87,7 @@ def vgg16_frames_per_second(params: dict, batch: int, repeats: int) -> float:
 
     encoder, _ = build_frame_encoder(params["frame_size"], "none", frame_pooling=params["frame_pooling"])
     x = np.random.default_rng(0).integers(0, 256, (batch, params["frame_size"], params["frame_size"], 3)).astype(np.float32)
-    return batch / best_seconds(lambda: encoder.predict_on_batch(x), repeats)
+    return batch / best_time(lambda: encoder.predict_on_batch(x), repeats)
 
 
 def toy_data(params: dict, n_clips: int, frames: bool, folder: Path | None = None) -> Any:
@@ -160,15 +149,15 @@ def step_costs(params: dict, step: str, repeats: int, scaled_batch: int | None, 
     sampler = WindowSampler(data, inputs, batch, geometry, 0, settings["mixup_alpha"], outputs, params["crop_range"])
     full = WindowSampler(data, inputs, settings["batch_size"], geometry, 0, settings["mixup_alpha"], outputs,
                          params["crop_range"])
-    pipeline = best_seconds(lambda: next(iter(full.epoch_batches(0))), repeats)  # a whole batch, read and cut
+    pipeline = best_time(lambda: next(iter(full.epoch_batches(0))), repeats)  # a whole batch, read and cut
     x, y = next(iter(sampler.epoch_batches(0)))
-    in_memory = best_seconds(lambda: model.train_on_batch(x, y), repeats)
+    in_memory = best_time(lambda: model.train_on_batch(x, y), repeats)
     dataset = sampler.dataset().repeat()
     iterator = iter(dataset)
-    through = best_seconds(lambda: model.train_on_batch(*next(iterator)), repeats)
+    through = best_time(lambda: model.train_on_batch(*next(iterator)), repeats)
     one = SplitData(data.names[:1], data.labels[:1], data.audio[:1], [data.visual[0]])
     validation = segment_dataset(one, inputs, 64, geometry, outputs=outputs)
-    validate = best_seconds(lambda: model.predict(validation, verbose=0), repeats)
+    validate = best_time(lambda: model.predict(validation, verbose=0), repeats)
     keras.backend.clear_session()
     factor = settings["batch_size"] / batch
     return {"step": in_memory * factor, "step_pipeline": through * factor, "pipeline": pipeline,
