@@ -99,9 +99,11 @@ def test_pages_workflow_publishes_with_the_repository_url():
 
 
 def test_make_lab_opens_the_notebooks_with_the_venv_kernel():
-    result = subprocess.run(["make", "-n", "lab"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    # --no-print-directory: under `make test` the nested make would add "Entering directory" lines
+    result = subprocess.run(["make", "-n", "--no-print-directory", "lab"], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0, result.stderr
-    line = result.stdout.strip().splitlines()[-1]
+    (line,) = [line for line in result.stdout.splitlines() if "jupyter lab" in line]
     assert ".venv/bin/jupyter lab" in line and "root_dir=notebooks" in line and "JUPYTER_PREFER_ENV_PATH=1" in line
     spec = REPO / ".venv" / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
     if not spec.exists():
