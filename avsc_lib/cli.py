@@ -7,30 +7,30 @@ import importlib
 import sys
 from typing import Callable, Sequence
 
-from avsc_lib.errors import AvscError
+from avsc_lib.core.errors import AvscError
 
 # subcommand -> "module:function"; each function takes the parsed arguments and returns an exit status.
 HANDLERS = {
-    "check": "avsc_lib.dataset:cli_check",
-    "synth": "avsc_lib.synth:cli_synth",
-    "features": "avsc_lib.cache:cli_features",
-    "frames": "avsc_lib.frame_features:cli_frames",
-    "decode": "avsc_lib.frame_cache:cli_decode",
+    "check": "avsc_lib.data.layout:cli_check",
+    "synth": "avsc_lib.data.synth:cli_synth",
+    "features": "avsc_lib.features.audio_cache:cli_features",
+    "frames": "avsc_lib.features.frame_features:cli_frames",
+    "decode": "avsc_lib.features.frame_cache:cli_decode",
     "summary": "avsc_lib.models.summary:cli_summary",
-    "run": "avsc_lib.study:cli_run",
-    "book": "avsc_lib.study:cli_book",
-    "notebooks": "avsc_lib.nbparams:cli_notebooks",
-    "predict": "avsc_lib.submission:cli_predict",
-    "classify": "avsc_lib.classify:cli_classify",
-    "export": "avsc_lib.export:cli_export",
-    "score": "avsc_lib.scoring:cli_score",
-    "evalset": "avsc_lib.evaluation_set:cli_evalset",
+    "run": "avsc_lib.study.runner:cli_run",
+    "book": "avsc_lib.study.runner:cli_book",
+    "notebooks": "avsc_lib.study.nbparams:cli_notebooks",
+    "predict": "avsc_lib.evaluation.submission:cli_predict",
+    "classify": "avsc_lib.apply.classify:cli_classify",
+    "export": "avsc_lib.apply.export:cli_export",
+    "score": "avsc_lib.evaluation.scoring:cli_score",
+    "evalset": "avsc_lib.data.evaluation_set:cli_evalset",
 }
 
 
 def _override_pairs(values: list[list[str]] | None) -> dict[str, object]:
     """Turn ``-p key value`` pairs into a dict of YAML-parsed values."""
-    from avsc_lib.params import parse_override
+    from avsc_lib.core.params import parse_override
 
     return {key: parse_override(value) for key, value in (values or [])}
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from avsc_lib.models.fusion import build_audiovisual_network
 from avsc_lib.models.summary import build_paper_networks, count_parameters
-from avsc_lib.paper import PARAMETERS
+from avsc_lib.core.paper import PARAMETERS
 
 
 def device_name() -> str:

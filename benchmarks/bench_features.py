@@ -81,7 +81,7 @@ def write_wavs(folder: Path, n: int) -> list[Path]:
 
 def resampled_channels(paths: list[Path]) -> list[np.ndarray]:
     """The three channels (L, R, L-R) at 44.1 kHz of each clip, as both gammatones get them."""
-    from avsc_lib.audio import audio_channels, load_audio
+    from avsc_lib.features.audio import audio_channels, load_audio
 
     return [audio_channels(load_audio(path, 44100)) for path in paths]
 
@@ -91,7 +91,7 @@ def resampled_channels(paths: list[Path]) -> list[np.ndarray]:
 
 def measure_gammatone(channels: list[np.ndarray]) -> dict[str, object]:
     """Reference vs fast on the same channels: time per clip and the deviation in dB."""
-    from avsc_lib.audio import gammatone_spectrogram
+    from avsc_lib.features.audio import gammatone_spectrogram
 
     gammatone_spectrogram(channels[0][:, :44100])  # compile or load the kernel
     fast_total, ref_total = Timing(0, 0), Timing(0, 0)
@@ -111,8 +111,8 @@ def measure_gammatone(channels: list[np.ndarray]) -> dict[str, object]:
 
 def measure_end_to_end(paths: list[Path], kind: str, small: int = 3) -> dict[str, object]:
     """``extract_audio_features`` in one process: marginal time per clip, start-up excluded."""
-    from avsc_lib.cache import extract_audio_features
-    from avsc_lib.params import load_params
+    from avsc_lib.features.audio_cache import extract_audio_features
+    from avsc_lib.core.params import load_params
 
     params = load_params()
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,8 +129,8 @@ def measure_end_to_end(paths: list[Path], kind: str, small: int = 3) -> dict[str
 
 def measure_stages(paths: list[Path]) -> dict[str, Timing]:
     """Per-stage time per clip of the fast path: read, resample, gammatone + dB, write."""
-    from avsc_lib.atomic import save_npy
-    from avsc_lib.audio import audio_channels, gammatone_spectrogram, read_audio, resample
+    from avsc_lib.core.atomic import save_npy
+    from avsc_lib.features.audio import audio_channels, gammatone_spectrogram, read_audio, resample
 
     totals: dict[str, Timing] = {}
 
@@ -161,7 +161,7 @@ def resample_poly(data: np.ndarray) -> np.ndarray:
 
 def measure_logmel(channels: list[np.ndarray]) -> Timing:
     """Log-mel of the three channels, time per clip."""
-    from avsc_lib.audio import logmel_spectrogram
+    from avsc_lib.features.audio import logmel_spectrogram
 
     logmel_spectrogram(channels[0][:, :44100])  # import librosa, warm its caches
     total = Timing(0, 0)

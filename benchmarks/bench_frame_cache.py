@@ -51,8 +51,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def measure_clip(path: Path, cache_dir: Path, repeats: int) -> dict[str, float]:
     """Decode, cache and read one clip; the figures of sections 1-3."""
-    from avsc_lib import frame_cache
-    from avsc_lib.video import decode_frames
+    from avsc_lib.features import frame_cache
+    from avsc_lib.features.video import decode_frames
 
     decoded = decode_frames(path, FPS, SIZE, FRAMES, threads=1, max_short_fraction=1.0).frames
     decode_s = best_time(lambda: decode_frames(path, FPS, SIZE, FRAMES, threads=1, max_short_fraction=1.0), repeats)

@@ -157,7 +157,7 @@ def write_gopro_like_clip(path: Path, seconds: float = 10.0) -> Path:
 
 
 def decode_seconds(path: Path, size: int, threads: int) -> float:
-    from avsc_lib.video import decode_frames
+    from avsc_lib.features.video import decode_frames
 
     return best_time(lambda: decode_frames(path, 5, size, FRAMES_PER_CLIP, threads=threads), 2)
 
@@ -169,9 +169,9 @@ def pipeline_seconds(clip_paths: list[Path], size: int) -> dict[str, float]:
     """Decode alone, network alone, and extract_frame_features (overlapped) on a few clips."""
     from dataclasses import dataclass
 
-    from avsc_lib import frame_features
-    from avsc_lib.params import load_params
-    from avsc_lib.video import decode_frames
+    from avsc_lib.features import frame_features
+    from avsc_lib.core.params import load_params
+    from avsc_lib.features.video import decode_frames
 
     @dataclass(frozen=True)
     class Clip:

@@ -63,8 +63,9 @@ def media_costs(params: dict, folder: Path, repeats: int) -> dict[str, float]:
     """Seconds per clip on one core: audio features of each kind, decoding, frame cache I/O."""
     import soundfile as sf
 
-    from avsc_lib import audio, frame_cache
+    from avsc_lib.features import audio
 
+    from avsc_lib.features import frame_cache
     wav = folder / "clip.wav"
     sf.write(wav, np.random.default_rng(0).uniform(-0.3, 0.3, (480_000, 2)), 48_000, subtype="PCM_24")
     video = write_gopro_like_clip(folder / "clip.mp4")
@@ -92,8 +93,8 @@ def vgg16_frames_per_second(params: dict, batch: int, repeats: int) -> float:
 def toy_data(params: dict, n_clips: int, frames: bool, folder: Path | None = None) -> Any:
     """A split of random inputs in the real shapes: cached features, or with ``frames`` clips
     of the decoded-frame cache written into ``folder`` and read lazily, as training reads them."""
-    from avsc_lib import frame_cache
-    from avsc_lib.pipelines import LazyClips, SplitData
+    from avsc_lib.features import frame_cache
+    from avsc_lib.training.pipelines import LazyClips, SplitData
 
     rng = np.random.default_rng(0)
     size = params["frame_size"]
@@ -115,10 +116,10 @@ def step_costs(params: dict, step: str, repeats: int, scaled_batch: int | None, 
     alone (seconds per batch) and the validation of one clip (10 segments)."""
     import keras
 
-    from avsc_lib import training
-    from avsc_lib.fitting import compile_model, precision_policy
-    from avsc_lib.pipelines import SplitData, WindowSampler, segment_dataset, segment_geometry
-    from avsc_lib.runs import step_settings
+    from avsc_lib.training import steps as training
+    from avsc_lib.training.fitting import compile_model, precision_policy
+    from avsc_lib.training.pipelines import SplitData, WindowSampler, segment_dataset, segment_geometry
+    from avsc_lib.training.runs import step_settings
 
     settings = step_settings(params, step)
     batch = scaled_batch or settings["batch_size"]
@@ -209,7 +210,7 @@ def main() -> None:
     args = parser.parse_args()
     import keras
 
-    from avsc_lib.params import load_params
+    from avsc_lib.core.params import load_params
 
     overrides = {"jit_compile": args.jit_compile, **({"precision": args.precision} if args.precision else {})}
     params = load_params(REPO / "params" / "paper.yml", overrides)

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from avsc_lib.atomic import atomic_path, write_text
+from avsc_lib.core.atomic import atomic_path, write_text
 
 
 def test_an_atomic_file_gets_the_mode_of_a_plain_one(tmp_path):

@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avsc_lib import study
-
+from avsc_lib.study import runner as study
 REPO = Path(__file__).resolve().parent.parent
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -202,7 +201,7 @@ PAGE_REPORT = """(async () => {
 
 def _build_book(run: Path, out: Path, repository_url: str) -> Path:
     """A strict build (any Sphinx warning fails) with ``$AVSC_REPOSITORY_URL`` set as given."""
-    from avsc_lib.repository import URL_ENV
+    from avsc_lib.core.repository import URL_ENV
 
     saved = os.environ.get(URL_ENV)
     os.environ[URL_ENV] = repository_url
@@ -380,14 +379,14 @@ def test_every_chapter_renders_in_chromium(smoke_book):
 
 
 def test_paper_numbers_come_from_avsc_lib_paper():
-    from avsc_lib import bookgen, paper
-
+    from avsc_lib.study import bookgen
+    from avsc_lib.core import paper
     text = bookgen.paper_tables_md()
     for values in paper.ACCURACY.values():
         for value in values.values():
             if value is not None:
                 assert f"| {value} " in text or f"| {value} |" in text
-    from avsc_lib.params import text_code_differences
+    from avsc_lib.core.params import text_code_differences
 
     differences = bookgen.differences_md(None)
     rows = [line for line in differences.splitlines()[2:] if line.startswith("| `")]
@@ -396,8 +395,9 @@ def test_paper_numbers_come_from_avsc_lib_paper():
 
 
 def test_run_results_beside_the_paper_and_labelled(tmp_path):
-    from avsc_lib import bookgen, paper
-    from avsc_lib.params import load_params
+    from avsc_lib.study import bookgen
+    from avsc_lib.core import paper
+    from avsc_lib.core.params import load_params
 
     params = load_params(REPO / "params" / "smoke.yml")
     assert "Not available" in bookgen.run_results_md(tmp_path, params)
@@ -468,7 +468,7 @@ def test_browser_test_must_have_chromium_as_root_or_in_ci(monkeypatch):
 
 
 def test_avsc_book_without_run_builds_the_last_run(tmp_path, monkeypatch, capsys):
-    from avsc_lib import params as params_module
+    from avsc_lib.core import params as params_module
     from avsc_lib.cli import main
 
     monkeypatch.setattr(params_module, "PROJECT_ROOT", tmp_path)  # the default build folder: tmp/build
@@ -505,7 +505,7 @@ def test_avsc_book_without_run_builds_the_last_run(tmp_path, monkeypatch, capsys
 
 
 def test_book_without_run_is_a_clear_error(tmp_path):
-    from avsc_lib.errors import AvscError
+    from avsc_lib.core.errors import AvscError
 
     with pytest.raises(AvscError, match="no executed notebooks"):
         study.build_book(tmp_path)

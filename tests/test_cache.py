@@ -10,9 +10,11 @@ import pytest
 import soundfile as sf
 import yaml
 
-from avsc_lib import cache, cli
-from avsc_lib.errors import AvscError
-from avsc_lib.params import load_params
+from avsc_lib.features import audio_cache as cache
+
+from avsc_lib import cli
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import load_params
 
 SECONDS = 1.0
 
@@ -266,7 +268,7 @@ def test_audio_modules_do_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys, avsc_lib.cache, avsc_lib.audio, avsc_lib.gammatone_fast; "
+    code = ("import sys, avsc_lib.features.audio_cache, avsc_lib.features.audio, avsc_lib.features.gammatone_fast; "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -283,9 +285,9 @@ def test_workers_do_not_inherit_the_callers_modules(monkeypatch):
 
 def test_cache_folder_follows_the_synthetic_data_set(tmp_path):
     """A regenerated synthetic set reuses clip names with new content: its cache must differ."""
-    from avsc_lib.cache import audio_cache_dir
-    from avsc_lib.frame_features import visual_cache_dir
-    from avsc_lib.params import PARAMS_DIR
+    from avsc_lib.features.audio_cache import audio_cache_dir
+    from avsc_lib.features.frame_features import visual_cache_dir
+    from avsc_lib.core.params import PARAMS_DIR
 
     smoke = load_params(PARAMS_DIR / "smoke.yml", {"build_dir": str(tmp_path)})
     other_seed = dict(smoke, synth_seed=1)

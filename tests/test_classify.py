@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avsc_lib.classes import CLASSES
-from avsc_lib.classify import Classifier, plot_paths
+from avsc_lib.core.classes import CLASSES
+from avsc_lib.apply.classify import Classifier, plot_paths
 from avsc_lib.cli import main as avsc_main
-from avsc_lib.errors import AvscError
-from avsc_lib.paper import OUTPUTS
-from avsc_lib.params import load_params
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.paper import OUTPUTS
+from avsc_lib.core.params import load_params
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")]

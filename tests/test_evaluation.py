@@ -11,12 +11,18 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from avsc_lib import evaluation, runs, splits, submission
-from avsc_lib.classes import CLASSES
-from avsc_lib.dataset import Clip
+from avsc_lib.evaluation import evaluate as evaluation
+
+from avsc_lib.training import runs
+
+from avsc_lib.study import inputs as splits
+
+from avsc_lib.evaluation import submission
+from avsc_lib.core.classes import CLASSES
+from avsc_lib.data.layout import Clip
 from avsc_lib.cli import main as avsc_main
-from avsc_lib.errors import AvscError
-from avsc_lib.evaluation import (
+from avsc_lib.core.errors import AvscError
+from avsc_lib.evaluation.evaluate import (
     Evaluation,
     accuracy,
     accuracy_table,
@@ -27,10 +33,10 @@ from avsc_lib.evaluation import (
     per_class_accuracy,
     score,
 )
-from avsc_lib.submission import read_submission, write_submission
-from avsc_lib.params import PARAMS_DIR, load_params, save_params
-from avsc_lib.pipelines import SplitData
-from avsc_lib.runs import Run
+from avsc_lib.evaluation.submission import read_submission, write_submission
+from avsc_lib.core.params import PARAMS_DIR, load_params, save_params
+from avsc_lib.training.pipelines import SplitData
+from avsc_lib.training.runs import Run
 
 
 def random_probs(n: int, seed: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +175,7 @@ def test_evaluate_run_scores_segments_and_saves_results(tmp_path, monkeypatch):
 
 
 def evaluation_input(data: SplitData, clip: int, second: int) -> np.ndarray:
-    from avsc_lib.pipelines import minmax_scale
+    from avsc_lib.training.pipelines import minmax_scale
 
     return minmax_scale(data.audio[clip][:, 50 * second : 50 * second + 50])
 
@@ -211,9 +217,9 @@ def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_avsc_predict_on_the_trained_smoke_run_and_its_root(smoke_run, tmp_path, capsys):
-    from avsc_lib.runs import run_dir
-    from avsc_lib.splits import split_clips
-    from avsc_lib.synth import ensure_dataset
+    from avsc_lib.training.runs import run_dir
+    from avsc_lib.study.inputs import split_clips
+    from avsc_lib.data.synth import ensure_dataset
 
     params = load_params(smoke_run / "params.yml")
     root = ensure_dataset(params)
@@ -289,8 +295,7 @@ def test_training_and_evaluation_figures():
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from avsc_lib import plots
-
+    from avsc_lib.evaluation import plots
     log = pd.DataFrame({"epoch": [0, 1, 2], "accuracy": [0.1, 0.2, 0.3], "val_accuracy": [0.1, 0.3, 0.2]})
     fused_log = pd.DataFrame({"epoch": [0, 1], **{f"{p}{o}_accuracy": [0.1, 0.5] for p in ("", "val_")
                                                     for o in ("audio", "visual", "early", "late")}})

@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 
 from avsc_lib.cli import main as avsc_main
-from avsc_lib.dataset import check_root, feature_clips, is_evaluation_root, load_split
-from avsc_lib.evaluation_set import make_evaluation_root, media_seconds
-from avsc_lib.submission import read_submission
+from avsc_lib.data.layout import check_root, feature_clips, is_evaluation_root, load_split
+from avsc_lib.data.evaluation_set import make_evaluation_root, media_seconds
+from avsc_lib.evaluation.submission import read_submission
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from gammatone.gtgram import gtgram
 
-from avsc_lib.audio import DB_FLOOR, audio_channels, gammatone_spectrogram, load_audio
-from avsc_lib.gammatone_fast import gammatone_power
+from avsc_lib.features.audio import DB_FLOOR, audio_channels, gammatone_spectrogram, load_audio
+from avsc_lib.features.gammatone_fast import gammatone_power
 
 TOLERANCE_DB = 1e-6  # measured agreement is about 1e-10 dB; a 0.05 dB error in one band must fail
 # float64 filters resolve about 140 dB below a signal's loudest value to TOLERANCE_DB; deeper down

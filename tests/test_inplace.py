@@ -86,4 +86,4 @@ def test_every_notebook_runs_in_place_on_a_fresh_clone(fresh_tree, monkeypatch):
     assert re.search(r"^audio-gammatone-\w+: reused", text, re.M)
     texts += [text, _execute_in_place(fresh_tree, "01_features", monkeypatch)]
     named = [path for path in (str(REPO), str(fresh_tree)) if any(path in t for t in texts)]
-    assert not named, f"outputs name absolute paths {named}; show them relative (avsc_lib.params.display_path)"
+    assert not named, f"outputs name absolute paths {named}; show them relative (avsc_lib.core.params.display_path)"

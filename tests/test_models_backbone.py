@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from avsc_lib.errors import AvscError
+from avsc_lib.core.errors import AvscError
 from avsc_lib.models import backbone
 from avsc_lib.models.summary import count_parameters
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avsc_lib import notebook
-from avsc_lib.errors import AvscError
-from avsc_lib.params import PARAMS_DIR, ParamsError, display_path, load_params, save_params
+from avsc_lib.study import notebook
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import PARAMS_DIR, ParamsError, display_path, load_params, save_params
 
 SMOKE = PARAMS_DIR / "smoke.yml"
 
@@ -76,7 +76,7 @@ def test_params_file_found_from_another_working_folder(tmp_path, monkeypatch):
 
 
 def test_display_path_is_relative_to_the_project_or_the_build_folder(tmp_path):
-    from avsc_lib.params import PROJECT_ROOT
+    from avsc_lib.core.params import PROJECT_ROOT
 
     assert display_path(PROJECT_ROOT / "build" / "cache" / "visual-1") == "build/cache/visual-1"
     params = {"build_dir": str(tmp_path / "b")}
@@ -108,8 +108,7 @@ def test_steps_table_summarises_each_step(tmp_path):
 
 
 def test_run_step_says_whether_it_reused_or_computed(tmp_path, capsys):
-    from avsc_lib import runs
-
+    from avsc_lib.training import runs
     runs.forget_touched_runs()
     folder = tmp_path / "runs" / "audio-gammatone-abc"
     first = runs.Run("audio", folder, None, ("audio",), ("audio",), "gammatone", {}, "computed")

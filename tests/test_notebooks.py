@@ -13,8 +13,8 @@ import nbformat
 import pytest
 from papermill.inspection import inspect_notebook
 
-from avsc_lib import nbparams
-from avsc_lib.params import PARAMS_DIR, defaults, key_notes
+from avsc_lib.study import nbparams
+from avsc_lib.core.params import PARAMS_DIR, defaults, key_notes
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -90,8 +90,8 @@ def test_every_setting_is_used_by_some_notebook_and_the_step_notebooks_list_thei
                                             ("visual_unfrozen", "03_visual_subnetwork"), ("fusion", "04_fusion"),
                                             ("finetune", "04_fusion"), ("finetune", "05_evaluation")])
 def test_a_notebook_lists_every_setting_that_shapes_the_steps_it_trains(step, notebook):
-    from avsc_lib.params import load_params
-    from avsc_lib.runs import run_key
+    from avsc_lib.core.params import load_params
+    from avsc_lib.training.runs import run_key
 
     params = load_params(PARAMS_DIR / "paper.yml", {"weights": "none"})  # no data set, no weights file
     derived = {"data": "data_root", "weights_identity": "weights"}

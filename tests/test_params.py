@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avsc_lib.params import (
+from avsc_lib.core.params import (
     PARAMS_DIR, ParamsError, key_notes, load_params, params_hash, parse_override, text_code_differences,
 )
 
@@ -63,7 +63,7 @@ def test_missing_file_is_clear(tmp_path):
 
 
 def test_paths_are_absolute_from_project_root():
-    from avsc_lib.params import PROJECT_ROOT, build_path
+    from avsc_lib.core.params import PROJECT_ROOT, build_path
 
     params = load_params(PARAMS_DIR / "smoke.yml", {"data_root": "~/tau"})
     assert Path(params["build_dir"]) == PROJECT_ROOT / "build"
@@ -96,7 +96,7 @@ def test_paper_profile_is_the_authors_code():
     assert (code["crop_range"], code["schedule_monitor"], code["frame_resize"]) == ("authors", "val_loss", "cv2")
     assert not text["visual_unfreeze"] and text["fusion_loss_outputs"] == ["early", "late"]
     assert (text["finetune_epochs"], text["finetune_learning_rate"]) == (2, 1e-5)
-    from avsc_lib.runs import STEP_SETTINGS, STEPS
+    from avsc_lib.training.runs import STEP_SETTINGS, STEPS
 
     notes = key_notes(PARAMS_DIR / "paper.yml")
     settings = [f"{step}_{name}" for step in STEPS for name in STEP_SETTINGS]

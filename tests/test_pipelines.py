@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avsc_lib.errors import AvscError
-from avsc_lib.params import load_params
-from avsc_lib.pipelines import (
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import load_params
+from avsc_lib.training.pipelines import (
     LazyClips,
     SegmentGeometry,
     SplitData,

@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from avsc_lib import plots
-
-
+from avsc_lib.evaluation import plots
 def _texts(fig: Figure) -> str:
     return "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
 

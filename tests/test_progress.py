@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from avsc_lib import progress
-from avsc_lib.fitting import EpochProgress
+from avsc_lib.core import progress
+from avsc_lib.training.fitting import EpochProgress
 
 
 @pytest.fixture

@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avsc_lib import data_check, study
+from avsc_lib.data import validation as data_check
+
+from avsc_lib.study import runner as study
 from avsc_lib.cli import main as avsc_main
-from avsc_lib.dataset import check_root, load_split
-from avsc_lib.errors import AvscError
-from avsc_lib.params import PARAMS_DIR, load_params
-from avsc_lib.submission import read_submission
-from avsc_lib.synth import describe_data
+from avsc_lib.data.layout import check_root, load_split
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import PARAMS_DIR, load_params
+from avsc_lib.evaluation.submission import read_submission
+from avsc_lib.data.synth import describe_data
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")]

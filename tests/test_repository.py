@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avsc_lib import repository
-
+from avsc_lib.core import repository
 REPO = Path(__file__).resolve().parent.parent
 URL = "https://github.com/example-org/avsc-study"
 
@@ -88,7 +87,7 @@ def test_binder_installs_the_project_on_the_environment_of_pyproject():
     assert os.access(post_build, os.X_OK)
     text = post_build.read_text()
     assert "pip install --no-deps --quiet -e ." in text and "--name python3" in text
-    assert "../params/demo.yml" in (REPO / "avsc_lib" / "nbparams.py").read_text()  # a launch runs the demo
+    assert "../params/demo.yml" in (REPO / "avsc_lib" / "study" / "nbparams.py").read_text()  # a launch runs the demo
 
 
 def test_pages_workflow_publishes_with_the_repository_url():

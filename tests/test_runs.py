@@ -5,10 +5,10 @@ from __future__ import annotations
 import keras
 import pytest
 
-from avsc_lib import runs
-from avsc_lib.errors import AvscError
-from avsc_lib.params import PARAMS_DIR, build_path, load_params
-from avsc_lib.runs import CallbackState, run_dir, start_run
+from avsc_lib.training import runs
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import PARAMS_DIR, build_path, load_params
+from avsc_lib.training.runs import CallbackState, run_dir, start_run
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_recorded_weights_never_fall_back(tmp_path):
     """Evaluation uses the backbone a run was trained on, not what weights=auto finds later."""
     import json
 
-    from avsc_lib.runs import BACKBONE_FILE, recorded_weights
+    from avsc_lib.training.runs import BACKBONE_FILE, recorded_weights
 
     assert recorded_weights(tmp_path) is None  # no backbone.json: an audio-only run
     weights_file = tmp_path / "vgg.h5"

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from avsc_lib.classes import CLASSES
+from avsc_lib.core.classes import CLASSES
 from avsc_lib.cli import main as avsc_main
-from avsc_lib.errors import AvscError
-from avsc_lib.scoring import score_submission
-from avsc_lib.submission import write_clip_submission, write_submission
+from avsc_lib.core.errors import AvscError
+from avsc_lib.evaluation.scoring import score_submission
+from avsc_lib.evaluation.submission import write_clip_submission, write_submission
 
 
 def reference(path, names, labels, column="filename"):

@@ -11,14 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avsc_lib import cache, frame_cache, splits
-from avsc_lib.classes import label_to_index
-from avsc_lib.dataset import load_split
-from avsc_lib.errors import AvscError
-from avsc_lib.params import PARAMS_DIR, load_params
-from avsc_lib.pipelines import LazyClips, WindowSampler, segment_geometry
-from avsc_lib.splits import load_split_data, split_clips
-from avsc_lib.synth import PROFILES, ensure_dataset
+from avsc_lib.features import audio_cache as cache
+
+from avsc_lib.features import frame_cache
+
+from avsc_lib.study import inputs as splits
+from avsc_lib.core.classes import label_to_index
+from avsc_lib.data.layout import load_split
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import PARAMS_DIR, load_params
+from avsc_lib.training.pipelines import LazyClips, WindowSampler, segment_geometry
+from avsc_lib.study.inputs import load_split_data, split_clips
+from avsc_lib.data.synth import PROFILES, ensure_dataset
 
 SMOKE = PROFILES["smoke"]
 FRAMES = int(SMOKE.clip_seconds * 5)  # 5 frames a second
@@ -88,7 +92,7 @@ def test_large_splits_are_read_lazily(params, monkeypatch):
 
 
 def test_decoded_frames_feed_the_finetuning_windows(params):
-    from avsc_lib.training import step_spec
+    from avsc_lib.training.steps import step_spec
 
     assert step_spec(params, "finetune").visual == "frames"  # what run_step loads for fine-tuning
     data = load_split_data(params, "train", audio="gammatone", visual="frames", lazy=False)
@@ -143,8 +147,8 @@ def test_a_bad_visual_input_and_an_empty_split_are_errors(params, root, tmp_path
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")
 def test_finetuning_trains_on_the_decoded_frames_of_the_smoke_root(smoke_run):
     """The smoke profile does not fine-tune: one epoch of step 4 on its trained step 3."""
-    from avsc_lib.runs import is_done, run_dir
-    from avsc_lib.training import finetune_fusion
+    from avsc_lib.training.runs import is_done, run_dir
+    from avsc_lib.training.steps import finetune_fusion
 
     params = load_params(smoke_run / "params.yml", {"finetune": True, "finetune_epochs": 1})
     assert is_done(run_dir(params, "fusion")) and not is_done(run_dir(params, "finetune"))  # step 3 is reused

@@ -12,14 +12,14 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
-from avsc_lib import study
-from avsc_lib.classes import CLASSES
+from avsc_lib.study import runner as study
+from avsc_lib.core.classes import CLASSES
 from avsc_lib.cli import main
-from avsc_lib.errors import AvscError
-from avsc_lib.paper import OUTPUTS
-from avsc_lib.params import load_params
-from avsc_lib.runs import run_dir
-from avsc_lib.splits import split_clips
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.paper import OUTPUTS
+from avsc_lib.core.params import load_params
+from avsc_lib.training.runs import run_dir
+from avsc_lib.study.inputs import split_clips
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "params" / "smoke.yml"
@@ -138,7 +138,7 @@ def test_smoke_run_executes_every_notebook(smoke_run):
 
 def recomputed(folder: Path, output: str) -> dict[str, float]:
     """Accuracy and log loss over the 1-s segments of a run's saved evaluate predictions,
-    computed with scikit-learn (not avsc_lib.evaluation)."""
+    computed with scikit-learn (not avsc_lib.evaluation.evaluate)."""
     from sklearn.metrics import accuracy_score, log_loss
 
     with np.load(folder / "predictions_evaluate.npz") as saved:

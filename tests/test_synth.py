@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avsc_lib import synth
-from avsc_lib.classes import CLASSES
+from avsc_lib.data import synth
+from avsc_lib.core.classes import CLASSES
 from avsc_lib.cli import main
-from avsc_lib.dataset import check_root, load_split, parse_name
-from avsc_lib.errors import AvscError
-from avsc_lib.params import PARAMS_DIR, load_params
-from avsc_lib.synth import PROFILES, ensure_dataset, generate, is_complete, plan_clips
-from avsc_lib.synth_audio import SOUND_RANGES
-from avsc_lib.synth_video import LOOK_LAYOUTS, LOOK_RANGES
+from avsc_lib.data.layout import check_root, load_split, parse_name
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import PARAMS_DIR, load_params
+from avsc_lib.data.synth import PROFILES, ensure_dataset, generate, is_complete, plan_clips
+from avsc_lib.data.synth_audio import SOUND_RANGES
+from avsc_lib.data.synth_video import LOOK_LAYOUTS, LOOK_RANGES
 SMOKE = PROFILES["smoke"]
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from avsc_lib import training
-from avsc_lib.fitting import compile_model, distribution_strategy, schedule_callbacks
-from avsc_lib.params import PARAMS_DIR, load_params
-from avsc_lib.pipelines import SplitData
-from avsc_lib.runs import BEST_WEIGHTS, DONE_FILE, load_run, read_log, run_dir, step_settings
-from avsc_lib.training import (
+from avsc_lib.training import steps as training
+from avsc_lib.training.fitting import compile_model, distribution_strategy, schedule_callbacks
+from avsc_lib.core.params import PARAMS_DIR, load_params
+from avsc_lib.training.pipelines import SplitData
+from avsc_lib.training.runs import BEST_WEIGHTS, DONE_FILE, load_run, read_log, run_dir, step_settings
+from avsc_lib.training.steps import (
     finetune_fusion, step_spec, train_audio, train_fusion, train_visual, train_visual_unfrozen,
 )
 

@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from avsc_lib.errors import AvscError
-from avsc_lib.video import ShortClipWarning, decode_frames, iter_frames, read_frames, resize_bilinear
+from avsc_lib.core.errors import AvscError
+from avsc_lib.features.video import ShortClipWarning, decode_frames, iter_frames, read_frames, resize_bilinear
 
 BITS = 8  # frame index written as 8 black/white vertical stripes, most significant first
 

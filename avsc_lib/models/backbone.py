@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import keras
 from keras import layers, ops
 
-from avsc_lib.errors import AvscError
+from avsc_lib.core.errors import AvscError
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from avsc_lib.paper import PARAMETERS
+from avsc_lib.core.paper import PARAMETERS
 
 NETWORKS: tuple[str, ...] = ("audio", "visual", "audiovisual")
 COUNTS: tuple[str, ...] = ("total", "trainable", "non_trainable")

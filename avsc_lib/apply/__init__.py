@@ -1,0 +1,1 @@
+"""Applying the trained system: exporting it and classifying new recordings."""

@@ -1,0 +1,1 @@
+"""Scoring trained networks: metrics, class-wise tables, submission files and figures."""

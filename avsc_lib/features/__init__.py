@@ -1,0 +1,1 @@
+"""What the networks read: audio features, decoded frames, VGG16 frame features, and their caches."""

@@ -1,0 +1,495 @@
+"""The audio feature cache: every clip's gammatone or log-mel features, computed once.
+
+Layout (default cache root ``build/cache``, i.e. ``build_path(params, "cache")``; ``avsc
+features --cache DIR`` or ``cache_root=`` names another root)::
+
+    <cache root>/audio-<kind>-<hash>/
+        params.yml          the settings that shape the features (the key of <hash>)
+        <clip name>.npy     float32 (n_bands, n_frames, 3): bands x frames x (L, R, L-R),
+                            row 0 the highest band; (64, 500, 3) for a 10-s clip
+        failed.csv          the clips of the last run that failed, and why (only if some did;
+                            ``failed-shard-I-of-N.csv`` for a sharded run)
+
+``<hash>`` covers exactly the parameters that shape the files: kind, sample rate, bands,
+window, hop, lowest frequency, clip length, a format version bumped when the feature code
+changes, and for a synthetic data set its identity (``synth.data_identity``: a regenerated set
+reuses clip names with new content); a changed parameter gives another folder and never reuses stale files. The gammatone
+implementation (``gammatone_impl``) is not part of the key: fast and reference agree to about
+1e-10 dB, far below the float32 resolution of the stored values (about 1e-5 dB), so their
+files are interchangeable.
+
+Each ``.npy`` is written atomically (a temporary file renamed into place), so an interrupted
+run leaves no half-written file, and a re-run skips the clips already done. ``jobs > 1`` runs
+worker processes (started by a fork server, so that TensorFlow, if the caller imported it, is
+never inherited); ``shard="i/n"`` processes every n-th clip by sorted name from the i-th, so
+that array jobs of a cluster split a data set into disjoint, complete parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import warnings
+from collections import deque
+from contextlib import contextmanager
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from avsc_lib.core.atomic import save_npy, write_text
+from avsc_lib.features.cache_entries import CacheWriteError, compute_entry, is_current, stale_temporaries, writing
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import build_path, display_path, load_params, params_hash, save_params
+from avsc_lib.core.progress import Progress
+from avsc_lib.data.synth import data_identity
+
+FORMAT_VERSION = 1  # bump when the feature code changes what the files hold
+CACHE_KEYS = ("sample_rate", "n_bands", "window_s", "hop_s", "f_min", "clip_seconds")
+PARAMS_FILE = "params.yml"
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+class AudioClip(NamedTuple):
+    """The two fields extraction needs; ``dataset.Clip`` records work the same way."""
+
+    name: str
+    audio_path: Path
+
+
+@dataclass
+class ExtractionReport:
+    """What one extraction run of a feature cache (audio or visual) did.
+
+    Attributes:
+        cache_dir: the cache folder written to.
+        what: what the cache holds, for the summary (``audio features``, ``visual features``).
+        computed: clips whose features were computed in this run.
+        cached: clips skipped because their features were already in the cache.
+        failed: clip name -> why it could not be processed (nothing written for it).
+        notes: clip name -> conversions worth knowing (mono audio, a short video padded, ...).
+        write_error: why the cache folder could not be written, when that stopped the run.
+    """
+
+    cache_dir: Path
+    what: str = "features"
+    computed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    write_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when no clip failed and the cache could be written."""
+        return not self.failed and self.write_error is None
+
+    def summary(self, params: Mapping[str, Any] | None = None) -> str:
+        """A few lines for the terminal: counts, then every failure and note (the cache folder
+        relative to the project, or to the build folder of ``params``, where it lies below)."""
+        lines = [f"{self.what} in {display_path(self.cache_dir, params)}: {len(self.computed)} computed, "
+                 f"{len(self.cached)} already cached, {len(self.failed)} failed"]
+        lines += [f"  FAILED {name}: {message}" for name, message in sorted(self.failed.items())]
+        lines += [f"  note {name}: {message}" for name, message in sorted(self.notes.items())]
+        return "\n".join(lines)
+
+
+# --- cache folder ----------------------------------------------------------------------------
+
+
+def cache_key(params: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
+    """The settings that shape the cached features of ``kind`` (hashed into the folder name)."""
+    from avsc_lib.features.audio import FEATURE_KINDS, RESAMPLER
+
+    kind = kind or params["feature_kind"]
+    if kind not in FEATURE_KINDS:
+        raise AvscError(f"feature kind {kind!r}: expected one of {', '.join(FEATURE_KINDS)}")
+    key = {k: params[k] for k in CACHE_KEYS}
+    key.update(kind=kind, resampler=RESAMPLER, format_version=FORMAT_VERSION, data=data_identity(params))
+    return key
+
+
+def audio_cache_dir(
+    params: Mapping[str, Any], kind: str | None = None, cache_root: str | Path | None = None
+) -> Path:
+    """The cache folder of ``kind`` (default ``params["feature_kind"]``) for these settings.
+
+    Returns:
+        ``<cache_root>/audio-<kind>-<hash of cache_key>``; the root defaults to
+        ``build_path(params, "cache")``.
+    """
+    key = cache_key(params, kind)
+    root = Path(cache_root) if cache_root is not None else build_path(params, "cache")
+    return root / f"audio-{key['kind']}-{params_hash(key)}"
+
+
+def _is_done(path: Path, shape: tuple[int | None, ...]) -> bool:
+    """A finished cache file: a readable ``.npy`` of the expected shape, None matching any length
+    (only the header is read)."""
+    try:
+        found = np.load(path, mmap_mode="r").shape
+    except (OSError, ValueError):
+        return False
+    return len(found) == len(shape) and all(want is None or want == have for want, have in zip(shape, found))
+
+
+def load_audio_features(cache_dir: str | Path, clip_name: str) -> np.ndarray:
+    """The cached features of one clip: float32 (n_bands, n_frames, 3).
+
+    Raises:
+        AvscError: no such file (run ``avsc features`` first) or an unreadable one.
+    """
+    path = Path(cache_dir) / f"{clip_name}.npy"
+    try:
+        return np.load(path)
+    except FileNotFoundError:
+        raise AvscError(f"{path}: no cached audio features; run `avsc features ROOT` first") from None
+    except (OSError, ValueError) as err:
+        raise AvscError(f"{path}: unreadable cached audio features: {err}") from None
+
+
+# --- extraction ------------------------------------------------------------------------------
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """``"i/n"`` (0-based) -> (i, n); None -> (0, 1)."""
+    if shard is None:
+        return 0, 1
+    try:
+        index, count = (int(part) for part in str(shard).split("/"))
+    except ValueError:
+        raise AvscError(f"shard {shard!r}: expected I/N, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise AvscError(f"shard {shard!r}: need 0 <= I < N")
+    return index, count
+
+
+def select_shard(clips: Iterable, shard: str | None) -> list:
+    """Every n-th clip by sorted name from the i-th: the shards of a list are disjoint and complete."""
+    index, count = parse_shard(shard)
+    return sorted(clips, key=lambda clip: clip.name)[index::count]
+
+
+def _as_clip(item: Any) -> AudioClip:
+    """A clip record from a ``dataset.Clip``, an ``AudioClip`` or a path (named by its stem)."""
+    if isinstance(item, (str, Path)):
+        return AudioClip(Path(item).stem, Path(item))
+    return AudioClip(item.name, Path(item.audio_path))
+
+
+def extract_one(name: str, audio_path: Path, out_path: Path, params: Mapping[str, Any], kind: str,
+                shape: tuple[int | None, ...] = (None, None, None),
+                leftovers: Sequence[Path] = ()) -> tuple[str, str | None, str | None, bool]:
+    """Compute and save one clip's features under its claim -> (name, error or None, notes or
+    None, whether it was computed: False when another process had just done it).
+
+    Runs in worker processes: bad input becomes the returned error, never an exception; a
+    cache that cannot be written raises :class:`~avsc_lib.features.cache_entries.CacheWriteError`.
+    """
+    from avsc_lib.features.audio import AudioNote, clip_features
+
+    def compute() -> None:
+        features = clip_features(audio_path, params, kind)
+        with writing(out_path.parent):
+            save_npy(out_path, features)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioNote)
+        try:
+            computed, _ = compute_entry(out_path.parent, name, out_path, audio_path, params["cache_fingerprint"],
+                                        lambda: _is_done(out_path, shape), compute, list(leftovers))
+        except CacheWriteError:
+            raise
+        except AvscError as err:
+            return name, str(err), None, True
+        except Exception as err:  # noqa: BLE001 - one bad clip must not stop a batch
+            return name, f"{audio_path}: {type(err).__name__}: {err}", None, True
+    notes = "; ".join(str(w.message) for w in caught if issubclass(w.category, AudioNote))
+    return name, None, notes or None, computed
+
+
+def _warm_up(params: Mapping[str, Any], kind: str) -> None:
+    """Compile (or load from numba's disk cache) the fast gammatone kernel before workers start."""
+    if kind == "gammatone" and params["gammatone_impl"] == "fast":
+        from avsc_lib.features.audio import gammatone_spectrogram
+
+        gammatone_spectrogram(np.zeros((3, 1)), params["sample_rate"], params["n_bands"],
+                              params["window_s"], params["hop_s"], params["f_min"])
+
+
+def failed_file(cache_dir: Path, shard: str | None) -> Path:
+    """``failed.csv``, or ``failed-shard-I-of-N.csv`` so that concurrent shards never clash."""
+    if shard is None:
+        return cache_dir / "failed.csv"
+    index, count = parse_shard(shard)
+    return cache_dir / f"failed-shard-{index}-of-{count}.csv"
+
+
+def write_failures(path: Path, failed: Mapping[str, str], paths: Mapping[str, Path]) -> None:
+    """Write this run's failures as CSV (clip, path, problem); remove an old file if none failed."""
+    if not failed:
+        path.unlink(missing_ok=True)
+        return
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["clip", "path", "problem"])
+    for name, message in sorted(failed.items()):
+        writer.writerow([name, str(paths[name]), message])
+    write_text(path, text.getvalue())
+
+
+def prefetch(pool: Executor, items: Sequence, work: Callable[[Any], Any], depth: int) -> Iterator[tuple[Any, Future]]:
+    """Yield (item, future of work(item)) in order, keeping ``depth`` items in flight."""
+    pending: deque[tuple[Any, Future]] = deque()
+    for item in items:
+        pending.append((item, pool.submit(work, item)))
+        if len(pending) > depth:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
+
+
+def extract_in_threads(todo: Sequence, work: Callable[[Any], Any],
+                       keep: Callable[[Any, Any], tuple[bool, str | None]],
+                       report: ExtractionReport, workers: int, progress: bool) -> None:
+    """Run ``work(clip)`` for every clip in ``workers`` threads ahead of this one (video decoding
+    releases the GIL), then ``keep(clip, result)`` here, in order; fill ``report``.
+
+    A clip whose ``work`` raises is listed in ``report.failed`` and the others go on; ``keep``
+    returns whether it computed the clip (False: another process had) and a note, or None.
+
+    Raises:
+        CacheWriteError: the cache folder cannot be written (the run stops).
+    """
+    bar = tqdm(total=len(todo), desc=report.what, unit="clip", disable=not progress, mininterval=1.0,
+               file=sys.stderr)
+    shown = Progress(report.what, len(todo))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        try:
+            for clip, future in prefetch(pool, todo, work, depth=2 * workers):
+                try:
+                    computed, note = keep(clip, future.result())
+                except CacheWriteError:
+                    raise
+                except AvscError as err:
+                    report.failed[clip.name] = str(err)
+                except Exception as err:  # noqa: BLE001 - one odd file must not stop a batch
+                    report.failed[clip.name] = f"{clip.video_path}: {type(err).__name__}: {err}"
+                else:
+                    (report.computed if computed else report.cached).append(clip.name)
+                    if note:
+                        report.notes[clip.name] = note
+                bar.update()
+                shown.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    """Worker processes forked from a fresh server process, which preloads the audio code; each
+    exits when this process is gone (a killed command leaves no workers behind)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["avsc_lib.features.audio", "avsc_lib.features.gammatone_fast"])
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=exit_with_parent,
+                               initargs=(os.getpid(),))
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def exit_with_parent(pid: int, interval: float = 0.5) -> None:
+    """In a worker: a daemon thread that ends the worker once process ``pid`` is gone."""
+    def watch() -> None:
+        while _alive(pid):
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def extract_audio_features(
+    clips: Iterable,
+    params: Mapping[str, Any],
+    kind: str | None = None,
+    jobs: int = 1,
+    shard: str | None = None,
+    cache_root: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> ExtractionReport:
+    """Compute and cache the features of every clip not cached yet.
+
+    Args:
+        clips: ``dataset.Clip`` records (or anything with ``name`` and ``audio_path``), or paths
+            of audio files (named by their stem).
+        params: feature settings (``sample_rate``, ``n_bands``, ``window_s``, ``hop_s``,
+            ``f_min``, ``clip_seconds``, ``gammatone_impl``, ``feature_kind``).
+        kind: ``gammatone`` or ``logmel``; default ``params["feature_kind"]``.
+        jobs: worker processes; 1 computes in this process.
+        shard: ``"i/n"``: process only shard i of n (see :func:`select_shard`).
+        cache_root: the folder holding all caches (default ``build/cache``).
+        cache_dir: write here instead of the folder :func:`audio_cache_dir` names.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        An :class:`ExtractionReport`; bad clips are listed there (and in ``failed.csv``) while the
+        good ones are processed.
+    """
+    from avsc_lib.features.audio import frames_per_clip
+
+    kind = kind or params["feature_kind"]
+    cache_dir = Path(cache_dir) if cache_dir else audio_cache_dir(params, kind, cache_root)
+    clips = select_shard([_as_clip(c) for c in clips], shard)
+    report = ExtractionReport(cache_dir, "audio features")
+    shape = (params["n_bands"], frames_per_clip(params), 3)
+    todo = []
+    for clip in clips:
+        entry = cache_dir / f"{clip.name}.npy"
+        current = _is_done(entry, shape) and is_current(entry, clip.audio_path, params["cache_fingerprint"])
+        (report.cached if current else todo).append(clip.name if current else clip)
+    if not todo:
+        return report
+    with on_write_error(report):
+        with writing(cache_dir):
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            if not (cache_dir / PARAMS_FILE).exists():
+                save_params(cache_key(params, kind), cache_dir / PARAMS_FILE)
+        _warm_up(params, kind)
+        try:
+            _run(todo, params, kind, jobs, report, progress, shape)
+        finally:
+            with writing(cache_dir):
+                write_failures(failed_file(cache_dir, shard), report.failed, {c.name: c.audio_path for c in todo})
+    return report
+
+
+@contextmanager
+def on_write_error(report: ExtractionReport) -> Iterator[None]:
+    """Record a :class:`CacheWriteError` in ``report`` and attach the report to it (so that a
+    command prints what was done before the one-line error)."""
+    try:
+        yield
+    except CacheWriteError as err:
+        report.write_error = report.write_error or str(err)
+        err.report = report  # type: ignore[attr-defined]
+        raise
+
+
+def _run(todo: list[AudioClip], params: Mapping[str, Any], kind: str, jobs: int,
+         report: ExtractionReport, progress: bool, shape: tuple[int | None, ...]) -> None:
+    """Extract the clips of ``todo`` in this process or in ``jobs`` workers, filling ``report``.
+
+    Raises:
+        CacheWriteError: the cache folder cannot be written.
+    """
+    params = dict(params)
+    leftovers = stale_temporaries(report.cache_dir)
+    tasks = [(c.name, c.audio_path, report.cache_dir / f"{c.name}.npy", params, kind, shape,
+              leftovers.get(c.name, [])) for c in todo]
+    bar = tqdm(total=len(tasks), desc=f"{kind} features", unit="clip", disable=not progress,
+               mininterval=1.0, file=sys.stderr)
+    shown = Progress(f"{kind} features", len(tasks))
+
+    def record(result: tuple[str, str | None, str | None, bool]) -> None:
+        name, error, notes, computed = result
+        if error is not None:
+            report.failed[name] = error
+        else:
+            (report.computed if computed else report.cached).append(name)
+        if notes:
+            report.notes[name] = notes
+        bar.update()
+        shown.update()
+
+    try:
+        if jobs <= 1 or len(tasks) == 1:
+            for task in tasks:
+                record(extract_one(*task))
+        else:
+            with _pool(min(jobs, len(tasks))) as pool:
+                futures = [pool.submit(extract_one, *task) for task in tasks]
+                try:
+                    for future in as_completed(futures):
+                        record(future.result())
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+        report.computed.sort()
+        report.cached.sort()
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def feature_clips(root: str | Path, params: Mapping[str, Any]) -> list:
+    """The clips of a root (``dataset.feature_clips``): fold-1 train and evaluate, each cut to
+    ``max_clips``; a root without ``evaluation_setup/`` gives every file in ``audio/``."""
+    from avsc_lib.data.layout import feature_clips as root_clips
+
+    clips = root_clips(root, "audio", AUDIO_SUFFIXES, params["max_clips"])
+    return [AudioClip(c.stem, c) if isinstance(c, Path) else c for c in clips]
+
+
+def root_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The parameters of a cache command: ``--params`` and ``-p`` overrides, data root ``ROOT``;
+    on an evaluation set every clip is as long as its files (``clip_seconds: null``)."""
+    from avsc_lib.data.layout import is_evaluation_root
+
+    overrides = {**(getattr(args, "overrides", None) or {}), "data_root": str(Path(args.root).resolve())}
+    if is_evaluation_root(args.root):
+        overrides["clip_seconds"] = None
+    return load_params(args.params, overrides)
+
+
+@contextmanager
+def reporting(shard: str | None = None) -> Iterator[None]:
+    """In a cache command: print the per-clip report before a cache write error's one line."""
+    try:
+        yield
+    except CacheWriteError as err:
+        report = getattr(err, "report", None)
+        if report is not None:
+            print(report.summary())
+            if report.failed:
+                print(f"failed clips listed in {failed_file(report.cache_dir, shard)}")
+        raise
+
+
+def report_status(report: ExtractionReport, shard: str | None) -> int:
+    """Print a cache command's report; its exit status, 1 if any clip failed."""
+    print(report.summary())
+    if report.failed:
+        print(f"failed clips listed in {failed_file(report.cache_dir, shard)}")
+    return 0 if report.ok else 1
+
+
+def cli_features(args: argparse.Namespace) -> int:
+    """``avsc features ROOT``: cache the audio features of every clip; 1 if any clip failed."""
+    params = root_params(args)
+    with reporting(args.shard):
+        report = extract_audio_features(feature_clips(args.root, params), params, kind=args.kind,
+                                        jobs=args.jobs, shard=args.shard, cache_root=args.cache)
+    return report_status(report, args.shard)
