@@ -33,7 +33,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -116,14 +116,14 @@ def step_costs(params: dict, step: str, repeats: int, scaled_batch: int | None, 
     alone (seconds per batch) and the validation of one clip (10 segments)."""
     import keras
 
-    from avsc_lib.training import steps as training
+    from avsc_lib.training import networks as training
     from avsc_lib.training.fitting import compile_model, precision_policy
     from avsc_lib.training.pipelines import SplitData, WindowSampler, segment_dataset, segment_geometry
-    from avsc_lib.training.runs import step_settings
+    from avsc_lib.training.graph import FRAME_STEPS, step_settings
 
     settings = step_settings(params, step)
     batch = scaled_batch or settings["batch_size"]
-    frames = step in ("visual_unfrozen", "finetune")
+    frames = step in FRAME_STEPS
     with precision_policy(params["precision"]):
         if step == "audio":
             model, inputs = training.build_audio_model(params), ("audio",)

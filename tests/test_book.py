@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from avsc_lib.study import book
 from avsc_lib.study import runner as study
 REPO = Path(__file__).resolve().parent.parent
 
@@ -206,7 +207,7 @@ def _build_book(run: Path, out: Path, repository_url: str) -> Path:
     saved = os.environ.get(URL_ENV)
     os.environ[URL_ENV] = repository_url
     try:
-        return study.build_book(run, out=out, strict=True)
+        return book.build_book(run, out=out, strict=True)
     finally:
         if saved is None:
             os.environ.pop(URL_ENV)
@@ -415,11 +416,11 @@ def test_toc_drops_absent_notebooks_and_cells_are_hidden(tmp_path):
     (tmp_path / "notebooks" / "01_features.ipynb").write_text("{}")
     toc = [{"caption": "x", "chapters": [{"file": "audio", "sections": [{"file": "notebooks/02_audio"}]},
                                          {"file": "notebooks/01_features"}, {"file": "notebooks/05_eval"}]}]
-    assert study._prune_toc(toc, tmp_path) == [
+    assert book._prune_toc(toc, tmp_path) == [
         {"caption": "x", "chapters": [{"file": "audio"}, {"file": "notebooks/01_features"}]}]
     nb = {"cells": [{"metadata": {"tags": ["parameters"]}}, {"metadata": {"tags": ["injected-parameters"]}},
                     {"metadata": {}}]}
-    tags = [c["metadata"]["tags"] for c in study.hide_parameter_cells(nb)["cells"]]
+    tags = [c["metadata"]["tags"] for c in book.hide_parameter_cells(nb)["cells"]]
     assert tags == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
 
 
@@ -495,7 +496,7 @@ def test_avsc_book_without_run_builds_the_last_run(tmp_path, monkeypatch, capsys
         built.append(run_dir)
         return tmp_path / "book" / "index.html"
 
-    monkeypatch.setattr(study, "build_book", fake_build)
+    monkeypatch.setattr(book, "build_book", fake_build)
     assert main(["book"]) == 0
     assert built == [run.resolve()] and capsys.readouterr().out.strip() == str(tmp_path / "book" / "index.html")
     other = tmp_path / "other-run"
@@ -508,7 +509,7 @@ def test_book_without_run_is_a_clear_error(tmp_path):
     from avsc_lib.core.errors import AvscError
 
     with pytest.raises(AvscError, match="no executed notebooks"):
-        study.build_book(tmp_path)
+        book.build_book(tmp_path)
 
 
 def test_pages_workflow_builds_the_demo_book_and_deploys_it():

@@ -9,8 +9,9 @@ import pytest
 
 from avsc_lib.training.fitting import compile_model, precision_policy
 from avsc_lib.core.params import PARAMS_DIR, load_params
-from avsc_lib.training.runs import load_run, run_dir
-from avsc_lib.training.steps import build_fusion_model, train_audio, train_fusion, train_visual
+from avsc_lib.training.runs import run_dir
+from avsc_lib.training.networks import build_fusion_model
+from avsc_lib.training.steps import load_run, train_audio, train_fusion, train_visual
 from test_training import tiny, toy_split
 
 
@@ -46,9 +47,9 @@ def test_mixed_policy_computes_in_low_precision_and_outputs_float32(tmp_path):
 def test_steps_train_with_mixed_precision_or_xla(tmp_path, change):
     params = tiny(tmp_path / "build", audio_epochs=2, visual_epochs=1, fusion_epochs=1, visual_unfreeze=False, **change)
     train, val = toy_split(12, seed=0), toy_split(2, seed=1)
-    audio = train_audio(params, train=train, val=val, verbose=0)
-    visual = train_visual(params, train=train, val=val, verbose=0)
-    fused = train_fusion(params, train=train, val=val, verbose=0)
+    audio = train_audio(params, None, train=train, val=val, verbose=0)
+    visual = train_visual(params, None, train=train, val=val, verbose=0)
+    fused = train_fusion(params, None, train=train, val=val, verbose=0)
     assert audio.info["epochs_run"] == 2 and fused.info["epochs_run"] == 1
     for run in (audio, visual, fused):
         assert all(np.isfinite(w).all() for w in run.model.get_weights())

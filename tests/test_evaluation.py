@@ -11,24 +11,20 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from avsc_lib.apply import predict
 from avsc_lib.evaluation import evaluate as evaluation
-
-from avsc_lib.training import runs
-
-from avsc_lib.study import inputs as splits
-
-from avsc_lib.evaluation import submission
 from avsc_lib.core.classes import CLASSES
 from avsc_lib.data.layout import Clip
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.core.errors import AvscError
-from avsc_lib.evaluation.evaluate import (
+from avsc_lib.evaluation.evaluate import evaluate_run
+from avsc_lib.evaluation.metrics import (
     Evaluation,
     accuracy,
     accuracy_table,
     clip_probabilities,
     confusion,
-    evaluate_run,
+    kind_accuracies,
     log_loss,
     per_class_accuracy,
     score,
@@ -145,7 +141,7 @@ def test_evaluate_run_scores_segments_and_saves_results(tmp_path, monkeypatch):
     run, params = tiny_run(tmp_path)
     data = tiny_split(3)
     monkeypatch.setattr(evaluation, "split_data", lambda *args: data)
-    result = evaluate_run(run, params, "evaluate")
+    result = evaluate_run(run, params, None, "evaluate")
     assert result.outputs == ("audio",) and result.probs["audio"].shape == (3, 10, 10)
     expected = run.model.predict(np.stack([evaluation_input(data, 0, s) for s in range(10)]), verbose=0)
     np.testing.assert_allclose(result.probs["audio"][0], expected, atol=1e-5)
@@ -169,7 +165,7 @@ def test_evaluate_run_scores_segments_and_saves_results(tmp_path, monkeypatch):
     assert result.confusion("audio").to_numpy().sum() == 30
 
     monkeypatch.setattr(evaluation, "split_data", lambda *args: pytest.fail("saved predictions are reused"))
-    again = evaluate_run(run, params, "evaluate")
+    again = evaluate_run(run, params, None, "evaluate")
     np.testing.assert_array_equal(again.probs["audio"], result.probs["audio"])
     assert again.names == result.names and (again.labels == result.labels).all()
 
@@ -182,7 +178,7 @@ def evaluation_input(data: SplitData, clip: int, second: int) -> np.ndarray:
 
 def test_unlabelled_split_has_predictions_but_no_scores(tmp_path):
     run, params = tiny_run(tmp_path)
-    result = evaluate_run(run, params, "test", data=tiny_split(2, labelled=False))
+    result = evaluate_run(run, params, None, "test", data=tiny_split(2, labelled=False))
     assert result.labels is None and result.probs["audio"].shape == (2, 10, 10)
     with pytest.raises(AvscError, match="no labels"):
         result.metrics()
@@ -193,16 +189,24 @@ def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
     (run.dir / "done.json").write_text("{}")  # a finished run folder (load_run is replaced below)
     root = tmp_path / "root"
     root.mkdir()
-    monkeypatch.setattr(runs, "load_run", lambda folder: (run, params))
+    monkeypatch.setattr(predict, "load_run", lambda folder: (run, params))
     seen = {}
 
-    def fake_split(run_, params_, split):
+    def fake_split(run_, params_, inputs, split):
         seen.update(root=params_["data_root"], split=split)
         return tiny_split(4, labelled=split != "test")
 
-    monkeypatch.setattr(submission, "split_data", fake_split)
+    monkeypatch.setattr(predict, "split_data", fake_split)
     clips = [Clip(name, root / f"{name}.wav", root / f"{name}.mp4", None) for name in tiny_split(4).names]
-    monkeypatch.setattr(splits, "split_clips", lambda params_, split: clips)
+
+    class Inputs:  # the root's clips, as the study's inputs would list them
+        def __init__(self, params_):
+            pass
+
+        def clips(self, split):
+            return clips
+
+    monkeypatch.setattr(predict, "StudyInputs", Inputs)
     assert avsc_main(["predict", str(run.dir), str(root), "--split", "test"]) == 0
     table = read_submission(run.dir / "submission_test.csv")
     assert len(table) == 40 and seen == {"root": str(root), "split": "test"}
@@ -217,18 +221,18 @@ def test_avsc_predict_writes_a_submission(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_avsc_predict_on_the_trained_smoke_run_and_its_root(smoke_run, tmp_path, capsys):
+    from avsc_lib.study.inputs import StudyInputs
     from avsc_lib.training.runs import run_dir
-    from avsc_lib.study.inputs import split_clips
-    from avsc_lib.data.synth import ensure_dataset
 
     params = load_params(smoke_run / "params.yml")
-    root = ensure_dataset(params)
+    inputs = StudyInputs(params)
+    root = inputs.root
     out = tmp_path / "evaluate.csv"
     capsys.readouterr()
     assert avsc_main(["predict", str(smoke_run), str(root), "--split", "evaluate", "--out", str(out)]) == 0
     table = read_submission(out)
     seconds = int(params["clip_seconds"])
-    clips = split_clips(params, "evaluate")
+    clips = inputs.clips("evaluate")
     assert table["filename"].tolist() == [f"{clip.name}_{i}" for clip in clips for i in range(seconds)]
     # the late-fusion probabilities the study saved for the same split (notebook 05), to the 6 digits printed
     with np.load(run_dir(params, "fusion") / "predictions_evaluate.npz") as saved:
@@ -242,7 +246,7 @@ def test_avsc_predict_on_the_trained_smoke_run_and_its_root(smoke_run, tmp_path,
 
     assert avsc_main(["predict", str(smoke_run), str(root), "--out", str(tmp_path / "test.csv")]) == 0
     test = read_submission(tmp_path / "test.csv")
-    assert test["filename"].tolist() == [f"{clip.name}_{i}" for clip in split_clips(params, "test")
+    assert test["filename"].tolist() == [f"{clip.name}_{i}" for clip in inputs.clips("test")
                                          for i in range(seconds)]
     np.testing.assert_allclose(test[list(CLASSES)].sum(axis=1), 1.0, atol=1e-4)
     assert "accuracy" not in capsys.readouterr().out  # the test split has no labels
@@ -269,7 +273,7 @@ def test_kind_accuracies_and_study_metrics(tmp_path):
     other = Evaluation("evaluate", list("abcd"), labels, {"audio": probs[::-1].copy()})
     visual = Evaluation("evaluate", list("abcd"), labels, {"visual": np.roll(probs, 1, axis=2)})
     params = load_params(PARAMS_DIR / "paper.yml")
-    by_kind = evaluation.kind_accuracies({"gammatone": fused, "logmel": other}, visual, {"gammatone": fused})
+    by_kind = kind_accuracies({"gammatone": fused, "logmel": other}, visual, {"gammatone": fused})
     assert by_kind["logmel"]["early"] is None and by_kind["gammatone"]["late"] == fused.metrics()["late"]["accuracy"]
     # the visual column is the visual subnetwork on its own, in every row
     assert by_kind["logmel"]["visual"] == by_kind["gammatone"]["visual"] == visual.metrics()["visual"]["accuracy"]

@@ -55,7 +55,7 @@ def test_one_parameters_cell_then_the_notebook_starts_from_it(path):
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     following = nb.cells[nb.cells.index(tagged[0]) + 1:]
     first_code = next(c for c in following if c.cell_type == "code")
-    assert f'avsc.notebook.start("{path.stem}", globals())' in first_code.source
+    assert f'avsc.study.notebook.start("{path.stem}", globals())' in first_code.source
 
 
 def test_parameters_and_install_cells_are_generated_from_paper_yml():
@@ -159,7 +159,7 @@ def test_no_absolute_paths_or_personal_kernels(path):
 def test_notebook_shows_what_produced_it(path):
     nb = nbformat.read(path, as_version=4)
     assert any("show_provenance" in c.source for c in nb.cells if c.cell_type == "code"), (
-        f"{path.name}: call avsc.study.show_provenance(params, setup.params_file, setup.overrides) "
+        f"{path.name}: call avsc.study.provenance.show_provenance(params, setup.params_file, setup.overrides) "
         "so that the chapter states which parameters produced it"
     )
 

@@ -96,7 +96,7 @@ def test_paper_profile_is_the_authors_code():
     assert (code["crop_range"], code["schedule_monitor"], code["frame_resize"]) == ("authors", "val_loss", "cv2")
     assert not text["visual_unfreeze"] and text["fusion_loss_outputs"] == ["early", "late"]
     assert (text["finetune_epochs"], text["finetune_learning_rate"]) == (2, 1e-5)
-    from avsc_lib.training.runs import STEP_SETTINGS, STEPS
+    from avsc_lib.training.graph import STEP_NAMES as STEPS, STEP_SETTINGS
 
     notes = key_notes(PARAMS_DIR / "paper.yml")
     settings = [f"{step}_{name}" for step in STEPS for name in STEP_SETTINGS]

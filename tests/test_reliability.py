@@ -17,13 +17,13 @@ import soundfile as sf
 
 from avsc_lib.data import validation as data_check
 
-from avsc_lib.study import runner as study
+from avsc_lib.study import provenance
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.data.layout import check_root, load_split
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, load_params
 from avsc_lib.evaluation.submission import read_submission
-from avsc_lib.data.synth import describe_data
+from avsc_lib.data.identity import describe_data
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")]
@@ -107,7 +107,7 @@ def test_accepted_problems_reach_the_provenance_box(bad_root, tmp_path):
                                                      "build_dir": str(tmp_path / "build")})
     accepted = data_check.validate_data(params, log=lambda line: None)
     assert len(accepted) >= 3 and any("spans train and evaluate" in line for line in accepted)
-    rows = dict(study.provenance_rows(params))
+    rows = dict(provenance.provenance_rows(params))
     assert rows["accepted data problems"].startswith(f"{len(accepted)}: ")
     assert "spans train and evaluate" in rows["accepted data problems"]
     with pytest.raises(AvscError, match="the data set has problems"):

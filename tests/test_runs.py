@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import pytest
 
+from avsc_lib.data.identity import data_fingerprint
 from avsc_lib.training import runs
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, build_path, load_params
@@ -52,7 +53,7 @@ def test_run_folders_follow_the_data_set(params, tmp_path):
     for split in ("train", "evaluate"):
         (root / "evaluation_setup" / f"fold1_{split}.csv").write_text("filename_audio\tfilename_video\tscene_label\n")
     on_root = {**params, "data_root": str(root)}
-    assert runs.data_fingerprint(params) is None  # data passed in directly
+    assert data_fingerprint(params) is None  # data passed in directly
     first = run_dir(on_root, "audio")
     assert first != run_dir(params, "audio") and run_dir(on_root, "audio") == first
     (root / "evaluation_setup" / "fold1_train.csv").write_text("filename_audio\tfilename_video\tscene_label\nx\ty\tbus\n")

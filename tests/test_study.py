@@ -12,6 +12,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
+from avsc_lib.study import provenance
 from avsc_lib.study import runner as study
 from avsc_lib.core.classes import CLASSES
 from avsc_lib.cli import main
@@ -19,7 +20,7 @@ from avsc_lib.core.errors import AvscError
 from avsc_lib.core.paper import OUTPUTS
 from avsc_lib.core.params import load_params
 from avsc_lib.training.runs import run_dir
-from avsc_lib.study.inputs import split_clips
+from avsc_lib.study.inputs import StudyInputs
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "params" / "smoke.yml"
@@ -131,7 +132,7 @@ def test_smoke_run_executes_every_notebook(smoke_run):
         assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
         shown = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                  if "produced with" in o.get("data", {}).get("text/markdown", "")]
-        assert shown, f"{name}: shows no provenance table (avsc.study.show_provenance)"
+        assert shown, f"{name}: shows no provenance table (avsc.study.provenance.show_provenance)"
         size = (smoke_run / name).stat().st_size
         assert size < 5_000_000, f"{name} is {size} bytes: keep executed notebooks small"
 
@@ -177,7 +178,7 @@ def test_smoke_run_metrics_are_those_of_the_saved_predictions(smoke_run):
     fused = run_dir(params, "fusion", params["feature_kind"])
     assert Path(metrics["run"]) == fused and metrics["split"] == "evaluate"
     with np.load(fused / "predictions_evaluate.npz") as saved:
-        evaluate = split_clips(params, "evaluate")
+        evaluate = StudyInputs(params).clips("evaluate")
         assert list(saved["names"]) == [clip.name for clip in evaluate]
         assert [CLASSES[i] for i in saved["labels"]] == [clip.scene for clip in evaluate]
     for output in OUTPUTS:
@@ -223,6 +224,6 @@ def test_smoke_run_logs_progress_of_every_training_step(smoke_run):
 def test_weights_description_names_a_trained_vgg16_and_its_start():
     base = {"weights": "imagenet", "path": "/x/vgg16_imagenet_notop.h5", "sha256": "5ffcc3e2b95af5308e66"}
     trained = {"weights": "trained", "run": "visual_unfrozen-abc", "sha256": "36559edc2cc3ffff", "base": base}
-    assert study.weights_description(base) == "imagenet (vgg16_imagenet_notop.h5, sha256 5ffcc3e2b95a)"
-    assert study.weights_description(trained) == (
+    assert provenance.weights_description(base) == "imagenet (vgg16_imagenet_notop.h5, sha256 5ffcc3e2b95a)"
+    assert provenance.weights_description(trained) == (
         "trained by visual_unfrozen-abc (sha256 36559edc2cc3) from imagenet (vgg16_imagenet_notop.h5, sha256 5ffcc3e2b95a)")

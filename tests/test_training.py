@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from avsc_lib.training import steps as training
+from avsc_lib.training.networks import pretrained_encoder
 from avsc_lib.training.fitting import compile_model, distribution_strategy, schedule_callbacks
 from avsc_lib.core.params import PARAMS_DIR, load_params
 from avsc_lib.training.pipelines import SplitData
-from avsc_lib.training.runs import BEST_WEIGHTS, DONE_FILE, load_run, read_log, run_dir, step_settings
+from avsc_lib.training.graph import step_settings
+from avsc_lib.training.runs import BEST_WEIGHTS, DONE_FILE, read_log, run_dir
 from avsc_lib.training.steps import (
-    finetune_fusion, step_spec, train_audio, train_fusion, train_visual, train_visual_unfrozen,
+    finetune_fusion, load_run, step_spec, train_audio, train_fusion, train_visual, train_visual_unfrozen,
 )
 
 N_BANDS = 8
@@ -66,10 +67,6 @@ def data():
     return toy_split(12, seed=0), toy_split(2, seed=1)
 
 
-def no_loading(*args, **kwargs):
-    raise AssertionError("a finished run must not load data")
-
-
 class Interrupt(keras.callbacks.Callback):
     """Raise at the start of an epoch, as a crash or a Ctrl-C would."""
 
@@ -111,7 +108,7 @@ def trainable_names(model: keras.Model) -> set[str]:
 
 def test_audio_step_writes_its_run_folder_and_is_reused(params, data, monkeypatch):
     train, val = data
-    run = train_audio(params, train=train, val=val, verbose=0)
+    run = train_audio(params, None, train=train, val=val, verbose=0)
     folder = run.dir
     assert folder == run_dir(params, "audio")
     for name in (BEST_WEIGHTS, "log.csv", "params.yml", DONE_FILE):
@@ -127,8 +124,7 @@ def test_audio_step_writes_its_run_folder_and_is_reused(params, data, monkeypatc
     assert load_params(folder / "params.yml") == params
     assert run.outputs == ("audio",) and run.inputs == ("audio",)
 
-    monkeypatch.setattr(training, "load_split_data", no_loading)  # imported from splits
-    again = train_audio(params)
+    again = train_audio(params, None)  # no inputs: a finished run is loaded without reading data
     x = np.random.default_rng(0).normal(size=(3, N_BANDS, 50, 3)).astype(np.float32)
     np.testing.assert_allclose(again.model.predict(x, verbose=0), run.model.predict(x, verbose=0), atol=1e-6)
     assert again.info == info
@@ -138,7 +134,7 @@ def test_interrupted_training_resumes_from_the_last_finished_epoch(params, data)
     train, val = data
     params = {**params, "visual_epochs": 4}
     with pytest.raises(KeyboardInterrupt, match="interrupted at epoch 2"):
-        train_visual(params, train=train, val=val, callbacks=[Interrupt(2)], verbose=0)
+        train_visual(params, None, train=train, val=val, callbacks=[Interrupt(2)], verbose=0)
     folder = run_dir(params, "visual")
     assert read_log(folder)["epoch"].tolist() == [0, 1]
     assert not (folder / DONE_FILE).exists()
@@ -146,7 +142,7 @@ def test_interrupted_training_resumes_from_the_last_finished_epoch(params, data)
     best_before = json.loads((folder / "backup" / "callbacks.json").read_text())["checkpoint"]["best"]
 
     recorder = EpochRecorder()
-    run = train_visual(params, train=train, val=val, callbacks=[recorder], verbose=0)
+    run = train_visual(params, None, train=train, val=val, callbacks=[recorder], verbose=0)
     assert recorder.epochs == [2, 3]
     assert read_log(folder)["epoch"].tolist() == [0, 1, 2, 3]
     assert run.info["resumed"] is True and run.info["epochs_run"] == 4
@@ -159,7 +155,7 @@ def test_fixed_seed_makes_a_cpu_run_repeatable(params, data, tmp_path):
     logs = []
     for name in ("a", "b"):
         p = {**params, "build_dir": str(tmp_path / name)}
-        train_visual(p, train=train, val=val, verbose=0)
+        train_visual(p, None, train=train, val=val, verbose=0)
         logs.append(read_log(run_dir(p, "visual")))
     np.testing.assert_allclose(logs[0]["loss"], logs[1]["loss"], rtol=1e-6)
     np.testing.assert_allclose(logs[0]["val_accuracy"], logs[1]["val_accuracy"])
@@ -169,7 +165,7 @@ def test_mirrored_strategy_builds_and_trains_on_cpu(params, data):
     train, val = data
     params = {**params, "strategy": "mirrored", "visual_epochs": 1}
     start = AtTrainBegin()
-    run = train_visual(params, train=train, val=val, callbacks=[start], verbose=0)
+    run = train_visual(params, None, train=train, val=val, callbacks=[start], verbose=0)
     assert run.info["epochs_run"] == 1
     assert isinstance(start.strategy, tf.distribute.MirroredStrategy)  # the model trained under it
     assert all(isinstance(v.value, tf.distribute.DistributedValues) for v in run.model.weights[:1])
@@ -258,10 +254,10 @@ def chain(tmp_path_factory):
     params = tiny(tmp_path_factory.mktemp("chain") / "build")
     train, val = toy_split(10, seed=0), toy_split(2, seed=1)
     frames_train, frames_val = toy_split(4, seed=2, frames=FRAME), toy_split(1, seed=3, frames=FRAME)
-    audio = train_audio(params, train=train, val=val, verbose=0)
-    visual = train_visual(params, train=train, val=val, verbose=0)
-    unfrozen = train_visual_unfrozen(params, train=frames_train, val=frames_val, verbose=0)
-    fused = train_fusion(params, train=train, val=val, verbose=0)
+    audio = train_audio(params, None, train=train, val=val, verbose=0)
+    visual = train_visual(params, None, train=train, val=val, verbose=0)
+    unfrozen = train_visual_unfrozen(params, None, train=frames_train, val=frames_val, verbose=0)
+    fused = train_fusion(params, None, train=train, val=val, verbose=0)
     return params, audio, visual, unfrozen, fused
 
 
@@ -269,7 +265,7 @@ def test_unfrozen_visual_step_trains_vgg16_from_the_frozen_steps_head(chain):
     params, _, visual, unfrozen, _ = chain
     assert unfrozen.dir == run_dir(params, "visual_unfrozen") and unfrozen.outputs == ("visual",)
     assert unfrozen.uses_frames and unfrozen.info["loss_outputs"] == ["visual"]
-    pretrained = training.pretrained_encoder(params).get_layer("vgg16").get_weights()
+    pretrained = pretrained_encoder(params).get_layer("vgg16").get_weights()
     trained = unfrozen.model.get_layer("frame_features").layer.get_layer("vgg16").get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(pretrained, trained, strict=True))  # VGG16 moved
     assert json.loads((unfrozen.dir / "backbone.json").read_text())["weights"] == "random"
@@ -314,7 +310,7 @@ def test_finetuning_unfreezes_everything_on_tiny_frames(chain):
     params, _, _, unfrozen, run = chain
     frames_train, frames_val = toy_split(4, seed=2, frames=FRAME), toy_split(1, seed=3, frames=FRAME)
     start = AtTrainBegin(FUSION_LAYERS)
-    tuned = finetune_fusion(params, train=frames_train, val=frames_val, callbacks=[start], verbose=0)
+    tuned = finetune_fusion(params, None, train=frames_train, val=frames_val, callbacks=[start], verbose=0)
     # the fusion layers start from step 3's trained weights (its saved best weights), not fresh ones
     fused, _ = load_run(run.dir)
     for name in FUSION_LAYERS:

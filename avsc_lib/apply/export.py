@@ -105,8 +105,9 @@ def network_on_frames(folder: str | Path) -> tuple[Any, dict[str, Any], dict[str
     Returns:
         The network, the run's parameters and the weights info of its VGG16.
     """
-    from avsc_lib.training.runs import load_run, recorded_weights
-    from avsc_lib.training.steps import build_fusion_model, copy_weights, pretrained_encoder, run_backbone
+    from avsc_lib.training.runs import recorded_weights
+    from avsc_lib.training.steps import load_run
+    from avsc_lib.training.networks import build_fusion_model, copy_weights, pretrained_encoder, run_backbone
 
     run, params = load_run(folder)
     if run.step not in ("fusion", "finetune"):
@@ -158,7 +159,7 @@ def _metrics_rows(folder: Path) -> list[str]:
 def model_card(folder: Path, params: Mapping[str, Any], backbone: Mapping[str, Any], network: Any) -> str:
     """The Markdown model card of an export."""
     from avsc_lib.models.summary import count_parameters
-    from avsc_lib.study.runner import dataset_description, weights_description
+    from avsc_lib.study.provenance import dataset_description, weights_description
 
     done = json.loads((folder / "done.json").read_text())
     counts = count_parameters(network)

@@ -40,11 +40,6 @@ NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
     "clip_seconds": (float, int),  # null: every clip as long as its files (an evaluation set)
 }
 
-# The training steps with their own ``<step>_epochs``, ``<step>_batch_size``, ... settings.
-TRAINING_STEPS = ("audio", "visual", "visual_unfrozen", "fusion", "finetune")
-# Every training step has these settings, as parameters ``<step>_<setting>`` (e.g. visual_batch_size).
-STEP_SETTINGS = ("epochs", "batch_size", "learning_rate", "mixup_alpha", "lr_patience", "early_stop_patience")
-
 # Keys restricted to a set of values.
 CHOICES: dict[str, tuple[Any, ...]] = {
     "synth_profile": ("demo", "smoke", None),
@@ -93,6 +88,14 @@ STEP_RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
     "epochs": _AT_LEAST_ONE, "batch_size": _AT_LEAST_ONE, "learning_rate": _POSITIVE,
     "mixup_alpha": _NON_NEGATIVE, "lr_patience": _NON_NEGATIVE, "early_stop_patience": _NON_NEGATIVE,
 }
+# Every training step has these settings, as parameters ``<step>_<setting>`` (e.g. visual_batch_size);
+# which steps there are, what they start from and read, is the step table of avsc_lib.training.graph.
+STEP_SETTINGS: tuple[str, ...] = tuple(STEP_RANGES)
+
+
+def step_names(params: Mapping[str, Any]) -> list[str]:
+    """The training steps a parameter set has settings for (every ``<step>_epochs``)."""
+    return [key[: -len("_epochs")] for key in params if key.endswith("_epochs")]
 
 
 def _range_text(low: float | None, low_in: bool, high: float | None, high_in: bool) -> str:
@@ -104,7 +107,7 @@ def _range_text(low: float | None, low_in: bool, high: float | None, high_in: bo
     return " and ".join(parts)
 
 
-def _check_ranges(params: Mapping[str, Any], steps: tuple[str, ...]) -> None:
+def _check_ranges(params: Mapping[str, Any], steps: list[str]) -> None:
     """ParamsError naming the first numeric key outside its valid range."""
     ranges = dict(RANGES)
     ranges.update({f"{step}_{name}": bounds for step in steps for name, bounds in STEP_RANGES.items()})
@@ -216,7 +219,7 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
                 f"parameter '{key}': expected a list of " + ", ".join(map(repr, allowed))
                 + f", got {checked[key]!r}"
             )
-    _check_ranges(checked, TRAINING_STEPS)
+    _check_ranges(checked, step_names(base))
     return checked
 
 

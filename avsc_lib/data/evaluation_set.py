@@ -25,6 +25,7 @@ import soundfile as sf
 
 from avsc_lib.data.layout import SETUP_DIR, SPLIT_COLUMNS, Problem, _check_rows, load_split, read_table, split_file
 from avsc_lib.core.errors import AvscError
+from avsc_lib.data.media_check import audio_seconds
 
 MIN_SECONDS = 1.0  # one network input
 
@@ -33,13 +34,15 @@ def media_seconds(path: str | Path) -> float | None:
     """A media file's length in seconds from its header (soundfile for WAV/FLAC, else FFmpeg's
     container duration); None when it cannot be read."""
     path = Path(path)
+    if path.suffix.lower() in (".wav", ".flac"):
+        try:
+            return audio_seconds(path)
+        except AvscError:
+            return None
     try:
-        if path.suffix.lower() in (".wav", ".flac"):
-            info = sf.info(str(path))
-            return info.frames / info.samplerate
         with av.open(str(path)) as container:
             return container.duration / av.time_base if container.duration else None
-    except (RuntimeError, sf.LibsndfileError, av.FFmpegError, OSError):
+    except (av.FFmpegError, OSError):
         return None
 
 

@@ -33,7 +33,6 @@ The set is deterministic for a seed: the same seed gives byte-identical WAV and 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -51,12 +50,11 @@ from tqdm.auto import tqdm
 from avsc_lib.core.classes import CLASSES
 from avsc_lib.data.layout import META_COLUMNS, META_FILE, SETUP_DIR, SPLIT_COLUMNS, split_file
 from avsc_lib.core.errors import AvscError
-from avsc_lib.core.params import build_path, display_path, feature_workers
+from avsc_lib.core.params import display_path, feature_workers
+from avsc_lib.data.identity import MARKER, SYNTH_VERSION, dataset_root, synth_root
 from avsc_lib.data.synth_audio import SAMPLE_RATE, draw_city_sound, draw_sound_design, render_audio
 from avsc_lib.data.synth_video import draw_city_look, draw_look_design, render_frames
 
-SYNTH_VERSION = 1  # bump when the generator's output changes; stale sets are regenerated
-MARKER = "synth.json"
 CITIES = ("lisbon", "lyon", "vienna", "helsinki", "barcelona", "paris")
 
 
@@ -279,41 +277,6 @@ def _marker(profile: Profile, seed: int, n_clips: int) -> dict[str, Any]:
             "seed": seed, "clips": n_clips}
 
 
-def describe_data(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The data set a study used: its root, and the synthetic profile and seed it was generated
-    with (read from the marker of a ``data_root``; None for a real data set)."""
-    profile, seed = params.get("synth_profile"), params.get("synth_seed")
-    if params.get("data_root"):
-        try:
-            marker = json.loads((Path(params["data_root"]) / MARKER).read_text())
-            profile, seed = marker["profile"]["name"], marker["seed"]
-        except (OSError, ValueError, KeyError, TypeError):
-            profile, seed = None, None
-    return {"data_root": params.get("data_root"), "synth_profile": profile, "synth_seed": seed,
-            "max_clips": params.get("max_clips")}
-
-
-def data_identity(params: Mapping[str, Any]) -> str | None:
-    """What a feature cache must know of the data set beyond clip names, as a short hash.
-
-    A regenerated synthetic set reuses its clip names with new content, so a synthetic set is
-    identified by its generator version, profile and seed (read from its marker, or from the
-    parameters before it is generated). A real data set returns None: its clip names identify
-    their content.
-    """
-    if params.get("data_root"):
-        try:
-            marker = json.loads((Path(params["data_root"]) / MARKER).read_text())
-            identity = [marker["version"], marker["profile"]["name"], marker["seed"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-    elif params.get("synth_profile"):
-        identity = [SYNTH_VERSION, params["synth_profile"], int(params["synth_seed"])]
-    else:
-        return None
-    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
-
-
 def is_complete(root: str | Path, profile: str, seed: int) -> bool:
     """Whether ``root`` holds a finished set of this generator version, profile and seed."""
     try:
@@ -400,14 +363,12 @@ def ensure_dataset(params: Mapping[str, Any]) -> Path:
         AvscError: ``data_root`` is not a folder; neither key is set; or the profile's clip
             duration differs from ``params["clip_seconds"]``.
     """
+    root = dataset_root(params)
     if params.get("data_root"):
-        root = Path(params["data_root"])
         if not root.is_dir():
             raise AvscError(f"{root}: data_root is not a folder")
         return root
-    profile = params.get("synth_profile")
-    if profile is None:
-        raise AvscError("no data set: set data_root to a TAU-layout root or synth_profile to demo|smoke")
+    profile = params["synth_profile"]
     seconds = PROFILES[profile].clip_seconds
     if abs(float(params["clip_seconds"]) - seconds) > 1e-9:
         raise AvscError(
@@ -415,7 +376,7 @@ def ensure_dataset(params: Mapping[str, Any]) -> Path:
             f"{params['clip_seconds']:g}; set clip_seconds: {seconds:g}"
         )
     seed = int(params["synth_seed"])
-    out = build_path(params, "data", f"{profile}-seed{seed}")
+    out = synth_root(params)
     if not is_complete(out, profile, seed):
         print(f"generating the synthetic {profile} data set (seed {seed}) into {display_path(out, params)}")
     return generate(out, profile, seed, jobs=feature_workers(params))

@@ -27,7 +27,7 @@ import pandas as pd
 from avsc_lib.core.atomic import write_text
 from avsc_lib.core.classes import CLASSES, label_to_index
 from avsc_lib.core.errors import AvscError
-from avsc_lib.evaluation.evaluate import accuracy, confusion, log_loss, per_class_accuracy
+from avsc_lib.evaluation.metrics import accuracy, confusion, log_loss, per_class_accuracy
 from avsc_lib.evaluation.submission import read_submission
 
 SUM_TOLERANCE = 1e-3

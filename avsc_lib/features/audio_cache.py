@@ -12,7 +12,7 @@ features --cache DIR`` or ``cache_root=`` names another root)::
 
 ``<hash>`` covers exactly the parameters that shape the files: kind, sample rate, bands,
 window, hop, lowest frequency, clip length, a format version bumped when the feature code
-changes, and for a synthetic data set its identity (``synth.data_identity``: a regenerated set
+changes, and for a synthetic data set its identity (``identity.data_identity``: a regenerated set
 reuses clip names with new content); a changed parameter gives another folder and never reuses stale files. The gammatone
 implementation (``gammatone_impl``) is not part of the key: fast and reference agree to about
 1e-10 dB, far below the float32 resolution of the stored values (about 1e-5 dB), so their
@@ -51,7 +51,7 @@ from avsc_lib.features.cache_entries import CacheWriteError, compute_entry, is_c
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import build_path, display_path, load_params, params_hash, save_params
 from avsc_lib.core.progress import Progress
-from avsc_lib.data.synth import data_identity
+from avsc_lib.data.identity import data_identity
 
 FORMAT_VERSION = 1  # bump when the feature code changes what the files hold
 CACHE_KEYS = ("sample_rate", "n_bands", "window_s", "hop_s", "f_min", "clip_seconds")

@@ -40,7 +40,7 @@ from avsc_lib.features.audio_cache import (
 from avsc_lib.features.cache_entries import compute_entry, is_current, stale_temporaries, writing
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import build_path, feature_workers, params_hash, save_params
-from avsc_lib.data.synth import data_identity
+from avsc_lib.data.identity import data_identity
 from avsc_lib.features.video import decode_frames, iter_frames
 
 FORMAT_VERSION = 1

@@ -14,7 +14,7 @@ instead: 97 GB of TFRecords for the development set). Layout::
 
 ``<hash>`` covers the backbone weights' identity (sha256 of the weight file, or ``random``
 and the seed), preprocessing, frame size, frame scaling, fps, frame pooling, clip length, a
-format version and, for a synthetic data set, its identity (``synth.data_identity``), so
+format version and, for a synthetic data set, its identity (``identity.data_identity``), so
 changing any of them never reuses stale files. Each ``.npy`` is written atomically; a re-run
 skips the clips already done. Video decoding runs in a thread pool ahead of the network (PyAV
 releases the GIL), so the network, not the decoder, sets the pace. A backbone that training
@@ -42,7 +42,7 @@ from avsc_lib.features.cache_entries import compute_entry, is_current, stale_tem
 from avsc_lib.core.errors import AvscError
 from avsc_lib.features.frame_cache import dataset_clips, decode_clip, frames_per_clip, load_frames
 from avsc_lib.core.params import build_path, feature_workers, params_hash, save_params
-from avsc_lib.data.synth import data_identity
+from avsc_lib.data.identity import data_identity
 
 FORMAT_VERSION = 1  # bump when the code changes what the files hold (e.g. the frame scaling)
 # Parameters that shape the cached features, besides the backbone weights' identity.

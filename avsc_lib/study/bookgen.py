@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from avsc_lib.core import paper
 from avsc_lib.core.params import defaults
+from avsc_lib.study.provenance import dataset_description, local_weights_info, provenance_rows, weights_description
+from avsc_lib.study.runner import RUN_LOG_FILE
 
 UNAVAILABLE = "Not available in this build"
 METRICS_FILE = "metrics.json"
@@ -49,21 +51,19 @@ def read_metrics(run_dir: Path) -> dict[str, Any] | None:
 
 def weights_info(run_dir: Path, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The backbone weights the run used (from ``metrics.json``), else those found locally."""
-    from avsc_lib.study import runner as study
     metrics = read_metrics(run_dir) or {}
     for key in ("backbone", "weights", "backbone_weights"):
         if isinstance(metrics.get(key), Mapping):
             return metrics[key]
-    return study.local_weights_info(params)
+    return local_weights_info(params)
 
 
 def provenance_md(run_dir: Path, params: Mapping[str, Any] | None) -> str:
     """The admonition each Markdown chapter shows: which run and parameters produced it."""
-    from avsc_lib.study import runner as study
     if params is None:
         return f":::{{note}}\nBuilt from the notebooks in `{run_dir.name}` (no `params.yml` found).\n:::\n"
-    record = json.loads((run_dir / study.RUN_LOG_FILE).read_text()) if (run_dir / study.RUN_LOG_FILE).exists() else {}
-    rows = study.provenance_rows(params, record.get("params_file"), record.get("overrides"),
+    record = json.loads((run_dir / RUN_LOG_FILE).read_text()) if (run_dir / RUN_LOG_FILE).exists() else {}
+    rows = provenance_rows(params, record.get("params_file"), record.get("overrides"),
                                  weights_info(run_dir, params))
     table = markdown_table(("produced with", "value"), rows)
     return f":::{{admonition}} What produced this chapter\n:class: note\n\n{table}\n:::\n"
@@ -132,7 +132,6 @@ def run_results_md(run_dir: Path, params: Mapping[str, Any] | None) -> str:
     metrics = read_metrics(run_dir)
     if metrics is None or params is None:
         return f"*{UNAVAILABLE}: this run has no `{METRICS_FILE}` yet (notebook 05 writes it).*\n"
-    from avsc_lib.study import runner as study
     kind = params["feature_kind"]
     published = paper.ACCURACY.get((kind, "development"), {})
     rows = []
@@ -141,8 +140,8 @@ def run_results_md(run_dir: Path, params: Mapping[str, Any] | None) -> str:
         log_loss = m.get("log_loss")
         rows.append((output, _percent(m.get("accuracy")),
                      None if log_loss is None else f"{log_loss:.3f}", published.get(output)))
-    label = (f"this run: {study.dataset_description(params)}, "
-             f"backbone {study.weights_description(weights_info(run_dir, params))}")
+    label = (f"this run: {dataset_description(params)}, "
+             f"backbone {weights_description(weights_info(run_dir, params))}")
     return (f"Accuracy and log loss over 1-s segments of the `{params['eval_split']}` split ({label}) "
             f"beside the paper's Table 1 ({kind} input, real development set, Places365 VGG16).\n\n"
             + markdown_table(("output", "accuracy (%), this run", "log loss, this run",
@@ -227,18 +226,10 @@ def classes_md() -> str:
     return markdown_table(("index", "scene class"), [(i, f"`{c}`") for i, c in enumerate(CLASSES)])
 
 
-TRAINING_STEPS = (
-    ("1. audio subnetwork from scratch", "audio", None),
-    ("2. visual head, VGG16 frozen", "visual", None),
-    ("2b. visual subnetwork, VGG16 unfrozen", "visual_unfrozen", "visual_unfreeze"),
-    ("3. audio-visual network, subnetworks frozen", "fusion", None),
-    ("4. fine-tuning, every weight", "finetune", "finetune"),
-)
-
-
 def training_md(params: Mapping[str, Any] | None) -> str:
-    """Each training step's settings in this run, with paper.yml's (the authors' code) where they differ."""
-    from avsc_lib.training.runs import STEP_SETTINGS
+    """The step table (:data:`avsc_lib.training.graph.STEPS`): what each step starts from and reads,
+    and its settings in this run, with paper.yml's (the authors' code) where they differ."""
+    from avsc_lib.training.graph import STEP_SETTINGS, STEPS, VISUAL_SUBNETWORK
 
     default = defaults()
     params = params or default
@@ -248,13 +239,20 @@ def training_md(params: Mapping[str, Any] | None) -> str:
         text = _short(ours)
         return text if ours == theirs else f"{text} (code {_short(theirs)})"
 
-    rows = []
-    for name, step, switch in TRAINING_STEPS:
+    titles = {step.name: step.title.split(" ", 1)[0].rstrip(".") for step in STEPS}
+    rows, graph = [], []
+    for step in STEPS:
+        switch = step.switch
         ran = "yes" if switch is None or params.get(switch) else f"no ({switch}: false)"
-        loss = both(f"{step}_loss_outputs") if f"{step}_loss_outputs" in default else "–"
-        rows.append((name, ran, *(both(f"{step}_{setting}") for setting in STEP_SETTINGS), loss))
-    text = markdown_table(("step", "runs", "max epochs", "batch", "learning rate", "mixup alpha",
-                           "halve the rate after", "stop after", "loss on"), rows)
+        loss = both(f"{step.name}_loss_outputs") if f"{step.name}_loss_outputs" in default else "–"
+        rows.append((step.title, ran, *(both(f"{step.name}_{setting}") for setting in STEP_SETTINGS), loss))
+        starts = [f"{titles['visual']} or {titles['visual_unfrozen']} (visual_unfreeze)" if up == VISUAL_SUBNETWORK
+                  else titles[up] for up in step.starts_from]
+        graph.append((step.title, "per audio feature kind" if step.per_kind else "once", ", ".join(starts) or "–",
+                      ", ".join(step.reads), f"`{step.name}-…`"))
+    text = markdown_table(("step", "trained", "starts from", "reads", "run folders"), graph) + "\n"
+    text += markdown_table(("step", "runs", "max epochs", "batch", "learning rate", "mixup alpha",
+                            "halve the rate after", "stop after", "loss on"), rows)
     schedule = [("what the plateau and the early stop watch", both("schedule_monitor")),
                 ("learning-rate factor on a plateau", both("lr_factor")),
                 ("where training windows start", both("crop_range"))]
@@ -278,10 +276,9 @@ def storage_md(params: Mapping[str, Any] | None) -> str:
 
 def timing_md(run_dir: Path) -> str:
     """Seconds per notebook of the run (``run.json``)."""
-    from avsc_lib.study import runner as study
-    path = run_dir / study.RUN_LOG_FILE
+    path = run_dir / RUN_LOG_FILE
     if not path.exists():
-        return f"*{UNAVAILABLE}: the run has no `{study.RUN_LOG_FILE}`.*\n"
+        return f"*{UNAVAILABLE}: the run has no `{RUN_LOG_FILE}`.*\n"
     record = json.loads(path.read_text())
     rows = [(n["name"], f"{n['seconds']:.0f}") for n in record.get("notebooks", [])]
     rows.append(("total", f"{record.get('seconds', sum(n['seconds'] for n in record.get('notebooks', []))):.0f}"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,6 +25,7 @@ import yaml
 from avsc_lib.core.errors import AvscError
 from avsc_lib.study.nbparams import DEFAULT_PARAMS_FILE, NOTEBOOK_DIR, notebook_keys, notebook_overrides, unused_setting_error
 from avsc_lib.core.params import build_path, defaults, display_path, load_params, parse_override
+from avsc_lib.study.inputs import StudyInputs
 from avsc_lib.study.runner import RUN_PARAMS_FILE
 
 INTERACTIVE_PREFIX = "interactive-"
@@ -46,6 +48,11 @@ class Setup:
     params_file: Path
     overrides: dict[str, Any]
     output_dir: Path
+
+    @cached_property
+    def inputs(self) -> StudyInputs:
+        """What the notebook's steps read: the data set of ``params`` (made on first use) and its splits."""
+        return StudyInputs(self.params)
 
 
 def resolve_params_file(value: str | Path | None) -> Path:

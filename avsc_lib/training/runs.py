@@ -18,26 +18,24 @@ so a changed parameter or data set never reuses a stale run. How a step is train
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import keras
 import pandas as pd
 
 from avsc_lib.core.atomic import write_text
 from avsc_lib.core.errors import AvscError
-from avsc_lib.core.params import STEP_SETTINGS, TRAINING_STEPS, build_path, params_hash, save_params
+from avsc_lib.core.params import build_path, display_path, params_hash, save_params
+from avsc_lib.data.identity import data_fingerprint
+from avsc_lib.features.frame_features import backbone_info, weights_identity
+from avsc_lib.training.graph import (
+    COMPUTE_DEFAULTS, DATA_KEYS, FRAME_STEPS, KIND_STEPS, SCHEDULE_KEYS, get_step, step_settings, upstream_steps,
+)
 
-if TYPE_CHECKING:
-    from avsc_lib.training.steps import StepSpec
-
-STEPS: tuple[str, ...] = TRAINING_STEPS
-KIND_STEPS: tuple[str, ...] = ("audio", "fusion", "finetune")  # trained once per audio feature kind
-FRAME_STEPS: tuple[str, ...] = ("visual_unfrozen", "finetune")  # train VGG16 on decoded frames
 BEST_WEIGHTS = "best.weights.h5"
 LOG_FILE = "log.csv"
 DONE_FILE = "done.json"
@@ -46,89 +44,35 @@ BACKBONE_FILE = "backbone.json"
 BACKUP_DIR = "backup"
 CALLBACK_STATE = "callbacks.json"
 
-# The parameters that shape each step's result (beside the data set, the feature kind, the
-# backbone weights, the step's own settings and its upstream steps' keys).
-DATA_KEYS = ("synth_profile", "synth_seed", "max_clips", "eval_split")  # with data_fingerprint()
-SCHEDULE_KEYS = ("seed", "lr_factor", "schedule_monitor", "crop_range")
-# Keys of the training arithmetic, in the key only when they differ from the authors' (float32, no
-# XLA), so that the runs of the default settings keep their folders.
-COMPUTE_DEFAULTS = {"precision": "float32", "jit_compile": False}
-AUDIO_KEYS = (
-    "sample_rate", "n_bands", "window_s", "hop_s", "f_min", "gammatone_impl", "clip_seconds",
-    "segment_seconds", "audio_dropout", "third_pool",
-)
-VISUAL_KEYS = (
-    "fps", "frame_size", "frame_resize", "preprocessing", "frame_pooling", "clip_seconds",
-    "segment_seconds", "visual_dense_l2",
-)
-FRAME_KEYS = ("vgg16_l2", "frame_cache_quality", "frame_cache_max_bytes")
-OWN_KEYS: dict[str, tuple[str, ...]] = {
-    "audio": AUDIO_KEYS, "visual": VISUAL_KEYS, "visual_unfrozen": FRAME_KEYS,
-    "fusion": ("visual_unfreeze", "fusion_loss_outputs"), "finetune": FRAME_KEYS + ("finetune_loss_outputs",),
-}
-
-
 # --- keys and names -----------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=8)
 def _weights_identity(weights: str, weights_dir: str | None, seed: int) -> str:
-    from avsc_lib.features.frame_features import backbone_info, weights_identity
-
     params = {"weights": weights, "weights_dir": weights_dir, "seed": seed}
     return weights_identity(backbone_info(params), params)
 
 
-def data_fingerprint(params: Mapping[str, Any]) -> str | None:
-    """What identifies the data set: a hash of its fold-1 train and evaluate lists and, for a
-    synthetic set, of its generator marker (version, profile, seed); None when no data set
-    is configured (training on data passed in directly)."""
-    if not params.get("data_root") and not params.get("synth_profile"):
-        return None
-    from avsc_lib.data.layout import split_file
-    from avsc_lib.data.synth import MARKER, ensure_dataset
-
-    root = ensure_dataset(params)
-    digest = hashlib.sha256()
-    for path in (split_file(root, "train"), split_file(root, "evaluate"), root / MARKER):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def step_settings(params: Mapping[str, Any], step: str) -> dict[str, Any]:
-    """A step's settings: ``{"epochs": params["<step>_epochs"], ...}`` (see ``STEP_SETTINGS``)."""
-    return {name: params[f"{step}_{name}"] for name in STEP_SETTINGS}
-
-
-def upstream_steps(params: Mapping[str, Any], step: str) -> tuple[str, ...]:
-    """The steps whose results a step starts from: the fusion step takes the unfrozen visual
-    subnetwork when ``visual_unfreeze`` is on, else the one of the frozen step."""
-    visual = "visual_unfrozen" if params["visual_unfreeze"] else "visual"
-    return {"audio": (), "visual": (), "visual_unfrozen": ("visual",), "fusion": ("audio", visual),
-            "finetune": ("fusion",)}[step]
-
-
 def run_key(params: Mapping[str, Any], step: str, kind: str | None = None) -> dict[str, Any]:
-    """The parameters that shape a step's result, its upstream steps' included.
+    """The parameters that shape a step's result, its upstream steps' included (see the table
+    :data:`avsc_lib.training.graph.STEPS`).
 
     Args:
         params: a loaded parameter set.
-        step: one of ``STEPS``.
-        kind: the audio feature kind of a step of ``KIND_STEPS`` (default ``feature_kind``).
+        step: the name of a step of the table.
+        kind: the audio feature kind of a step trained per kind (default ``feature_kind``).
     """
-    if step not in STEPS:
-        raise AvscError(f"unknown training step {step!r}; valid: {', '.join(STEPS)}")
+    row = get_step(step)
     key = {name: params[name] for name in DATA_KEYS + SCHEDULE_KEYS}
     key.update({name: params[name] for name, default in COMPUTE_DEFAULTS.items() if params[name] != default})
     key["data"] = data_fingerprint(params)
     for upstream in upstream_steps(params, step):
         key.update(run_key(params, upstream, kind))
-    key.update({name: params[name] for name in OWN_KEYS[step]})
+    key.update({name: params[name] for name in row.keys})
     key.update({f"{step}_{name}": value for name, value in step_settings(params, step).items()})
-    if step == "audio":
+    if "feature_kind" in row.identity:
         key["feature_kind"] = kind or params["feature_kind"]
-    if step == "visual":
+    if "weights_identity" in row.identity:
         key["weights_identity"] = _weights_identity(params["weights"], params["weights_dir"], params["seed"])
     return key
 
@@ -218,7 +162,7 @@ class Run:
     """A finished training step and its model with the best weights loaded.
 
     Attributes:
-        step: one of ``STEPS``.
+        step: the name of a step (:data:`avsc_lib.training.graph.STEPS`).
         dir: the run folder.
         model: the model, best weights loaded.
         inputs: the inputs the model takes (``audio``, ``visual``).
@@ -255,8 +199,6 @@ _TOUCHED: list[Run] = []
 
 def note_run(run: Run, params: Mapping[str, Any] | None = None) -> Run:
     """Record that this process reused or computed a run, and say so in one line."""
-    from avsc_lib.core.params import display_path
-
     _TOUCHED[:] = [r for r in _TOUCHED if r.dir != run.dir] + [run]
     print(f"{run.dir.name}: {run.status} ({display_path(run.dir, params)})", flush=True)
     return run
@@ -270,33 +212,6 @@ def touched_runs() -> list[Run]:
 def forget_touched_runs() -> None:
     """Start a new list of reused and computed runs (a notebook's first cell does)."""
     _TOUCHED.clear()
-
-
-def load_finished(spec: StepSpec, folder: Path) -> Run:
-    """Load a finished run of a step: build its model and load the best weights."""
-    model = spec.build()
-    model.load_weights(str(folder / BEST_WEIGHTS))
-    info = json.loads((folder / DONE_FILE).read_text())
-    return Run(spec.step, folder, model, spec.inputs, spec.outputs, spec.kind, info)
-
-
-def load_run(folder: str | Path) -> tuple[Run, dict[str, Any]]:
-    """Load a finished run from its folder alone (its ``params.yml`` and ``done.json``).
-
-    Returns:
-        The run and the parameters it was trained with.
-    """
-    from avsc_lib.core.params import load_params
-    from avsc_lib.training.steps import step_spec  # the step's model is built there
-
-    folder = Path(folder)
-    if not is_done(folder):
-        raise AvscError(f"{folder}: not a finished training run (no {DONE_FILE} and {BEST_WEIGHTS})")
-    params = load_params(folder / PARAMS_FILE)
-    info = json.loads((folder / DONE_FILE).read_text())
-    spec = step_spec(params, info["step"], info.get("kind"))
-    run = load_finished(spec, folder)
-    return run, params
 
 
 # --- resume -------------------------------------------------------------------------------------

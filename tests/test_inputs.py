@@ -1,6 +1,6 @@
-"""A split read from the caches for training (splits.py) on the smoke profile's synthetic set:
-the clips of a split, ``max_clips``, audio features, decoded frames (the fine-tuning input),
-the lazy switch for large splits, and clips whose files fail."""
+"""The study's inputs (study/inputs.py) on the smoke profile's synthetic set: the data set made
+once, the clips of a split, ``max_clips``, audio features, decoded frames (the fine-tuning
+input), the lazy switch for large splits, and clips whose files fail."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from avsc_lib.data.layout import load_split
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, load_params
 from avsc_lib.training.pipelines import LazyClips, WindowSampler, segment_geometry
-from avsc_lib.study.inputs import load_split_data, split_clips
+from avsc_lib.study.inputs import StudyInputs
 from avsc_lib.data.synth import PROFILES, ensure_dataset
 
 SMOKE = PROFILES["smoke"]
@@ -43,6 +43,14 @@ def root(params) -> Path:
 
 def names(clips) -> list[str]:
     return [clip.name for clip in clips]
+
+
+def split_clips(params, split: str) -> list:
+    return StudyInputs(params).clips(split)
+
+
+def load_split_data(params, split: str, **options):
+    return StudyInputs(params).split(split, **options)
 
 
 def test_split_clips_are_the_splits_rows_and_max_clips_keeps_the_first(params, root):
@@ -152,7 +160,7 @@ def test_finetuning_trains_on_the_decoded_frames_of_the_smoke_root(smoke_run):
 
     params = load_params(smoke_run / "params.yml", {"finetune": True, "finetune_epochs": 1})
     assert is_done(run_dir(params, "fusion")) and not is_done(run_dir(params, "finetune"))  # step 3 is reused
-    run = finetune_fusion(params, verbose=0)
+    run = finetune_fusion(params, StudyInputs(params), verbose=0)
     train, evaluate = split_clips(params, "train"), split_clips(params, "evaluate")
     assert run.step == "finetune" and run.info["epochs_run"] == 1
     assert (run.info["train_clips"], run.info["val_clips"]) == (len(train), len(evaluate))
