@@ -38,8 +38,10 @@ book: venv
 	$(BIN)/avsc run --params $(PARAMS) $(if $(DATA),--data $(DATA)) $(if $(OUT),--out $(OUT))
 	$(BIN)/avsc book $(if $(OUT),--run $(OUT))
 
+# lint-imports checks the layer contract of pyproject.toml ([tool.importlinter]) before the tests.
 test: venv
 	@bash scripts/ensure_chromium.sh
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The kernel "python3" of the venv (scripts/setup_venv.sh installs it there) before any of the user's own.

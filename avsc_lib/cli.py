@@ -11,7 +11,7 @@ from avsc_lib.core.errors import AvscError
 
 # subcommand -> "module:function"; each function takes the parsed arguments and returns an exit status.
 HANDLERS = {
-    "check": "avsc_lib.data.layout:cli_check",
+    "check": "avsc_lib.data.checks:cli_check",
     "synth": "avsc_lib.data.synth:cli_synth",
     "features": "avsc_lib.features.audio_cache:cli_features",
     "frames": "avsc_lib.features.frame_features:cli_frames",

@@ -11,10 +11,11 @@ import soundfile as sf
 import yaml
 
 from avsc_lib.features import audio_cache as cache
+from avsc_lib.features import extraction
 
 from avsc_lib import cli
 from avsc_lib.core.errors import AvscError
-from avsc_lib.core.params import load_params
+from avsc_lib.core.params import PARAMS_DIR, load_params
 
 SECONDS = 1.0
 
@@ -186,7 +187,7 @@ def test_two_jobs_report_bad_clips(tmp_path, params):
 def test_shards_partition_the_clips(tmp_path, params):
     paths = make_clips(tmp_path / "audio", 7)
     names = sorted(p.stem for p in paths)
-    parts = [[c.name for c in cache.select_shard([cache.AudioClip(p.stem, p) for p in paths], f"{i}/3")]
+    parts = [[c.name for c in extraction.select_shard([cache.AudioClip(p.stem, p) for p in paths], f"{i}/3")]
              for i in range(3)]
     assert sorted(sum(parts, [])) == names and sum(map(len, parts)) == len(names)
     assert [len(p) for p in parts] == [3, 2, 2]
@@ -204,7 +205,7 @@ def test_shards_partition_the_clips(tmp_path, params):
 @pytest.mark.parametrize("shard", ["3/3", "1", "a/b", "0/0", "-1/2"])
 def test_bad_shard_is_a_clear_error(shard):
     with pytest.raises(AvscError, match="shard"):
-        cache.parse_shard(shard)
+        extraction.parse_shard(shard)
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def tau_root(root: Path, names: list[str]) -> Path:
 
 def params_file(tmp_path: Path) -> Path:
     path = tmp_path / "p.yml"
-    path.write_text(f"inherit: {Path(cache.__file__).parent.parent / 'params' / 'paper.yml'}\n"
+    path.write_text(f"inherit: {PARAMS_DIR / 'paper.yml'}\n"
                     f"clip_seconds: {SECONDS}\nbuild_dir: {tmp_path / 'build'}\n")
     return path
 

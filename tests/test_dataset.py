@@ -11,7 +11,8 @@ import pytest
 
 from avsc_lib.core.classes import CLASSES
 from avsc_lib.cli import main
-from avsc_lib.data.layout import DatasetError, check_root, load_split, parse_name
+from avsc_lib.data.checks import check_root
+from avsc_lib.data.layout import DatasetError, load_split, parse_name
 from avsc_lib.core.errors import AvscError
 from avsc_lib.data.synth import generate, is_complete
 

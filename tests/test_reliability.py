@@ -19,7 +19,8 @@ from avsc_lib.data import validation as data_check
 
 from avsc_lib.study import provenance
 from avsc_lib.cli import main as avsc_main
-from avsc_lib.data.layout import check_root, load_split
+from avsc_lib.data.checks import check_root
+from avsc_lib.data.layout import load_split
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, load_params
 from avsc_lib.evaluation.submission import read_submission

@@ -21,6 +21,7 @@ import yaml
 
 from avsc_lib.core.atomic import write_text
 from avsc_lib.core.errors import AvscError
+from avsc_lib.core.param_set import Params
 
 PARAMS_DIR = Path(__file__).resolve().parents[2] / "params"
 PROJECT_ROOT = PARAMS_DIR.parent
@@ -237,9 +238,26 @@ def parse_override(text: str) -> Any:
     return value
 
 
+def sections(path: str | Path = PARAMS_DIR / BASE_FILE) -> dict[str, tuple[str, ...]]:
+    """The sections of a parameter file: each ``# --- name (...) ---`` header names the keys
+    below it (``audio features (section 2.1.1)`` is ``audio_features``); keys before the first
+    header are the section ``study``."""
+    found: dict[str, list[str]] = {"study": []}
+    current = "study"
+    for line in Path(path).read_text().splitlines():
+        header = re.match(r"#\s*---\s*([^-(]+?)\s*(\(.*\))?\s*-*\s*$", line)
+        key = re.match(r"([A-Za-z_]\w*):", line)
+        if header:
+            current = re.sub(r"\W+", "_", header.group(1).strip().lower())
+            found.setdefault(current, [])
+        elif key and key.group(1) != "inherit":
+            found[current].append(key.group(1))
+    return {name: tuple(keys) for name, keys in found.items() if keys}
+
+
 def load_params(
     path: str | Path | None = None, overrides: Mapping[str, Any] | str | None = None
-) -> dict[str, Any]:
+) -> Params:
     """Load a parameter file (default ``params/paper.yml``), apply overrides, validate.
 
     Args:
@@ -248,8 +266,9 @@ def load_params(
             that mapping as YAML/JSON text (what papermill's ``-p overrides '{...}'`` passes).
 
     Returns:
-        The complete, validated parameter mapping; the path keys (``PATH_KEYS``) are absolute,
-        relative ones taken from the project root.
+        The complete, validated, read-only parameter set (:class:`~avsc_lib.core.param_set.Params`:
+        a mapping whose keys are also attributes, grouped in the sections of ``paper.yml``); the
+        path keys (``PATH_KEYS``) are absolute, relative ones taken from the project root.
     """
     path = Path(path) if path is not None else PARAMS_DIR / BASE_FILE
     params = _load_chain(path)
@@ -263,10 +282,20 @@ def load_params(
         checked = validate(params)
     except ParamsError as err:
         raise ParamsError(f"{path}: {err}") from None
+    return Params(_absolute_paths(checked), sections(), _revalidate)
+
+
+def _absolute_paths(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with its path keys absolute, relative ones taken from the project root."""
     for key in PATH_KEYS:
-        if checked[key] is not None:
-            checked[key] = str((PROJECT_ROOT / Path(checked[key]).expanduser()).resolve())
-    return checked
+        if params[key] is not None:
+            params[key] = str((PROJECT_ROOT / Path(params[key]).expanduser()).resolve())
+    return params
+
+
+def _revalidate(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A changed copy of a loaded parameter set, checked as at load (``Params.replace``)."""
+    return _absolute_paths(validate(params))
 
 
 def _comment(text: str) -> str:

@@ -23,7 +23,7 @@ import av
 import numpy as np
 import soundfile as sf
 
-from avsc_lib.data.layout import SETUP_DIR, SPLIT_COLUMNS, Problem, _check_rows, load_split, read_table, split_file
+from avsc_lib.data.layout import SETUP_DIR, load_split
 from avsc_lib.core.errors import AvscError
 from avsc_lib.data.media_check import audio_seconds
 
@@ -44,32 +44,6 @@ def media_seconds(path: str | Path) -> float | None:
             return container.duration / av.time_base if container.duration else None
     except (av.FFmpegError, OSError):
         return None
-
-
-def check_evaluation_root(root: str | Path) -> list[Problem]:
-    """Every problem of an evaluation set: the folders and the test list; in each row, the files
-    exist, are not empty, share their name, are readable and last at least 1 s; duplicates."""
-    root = Path(root)
-    problems = [Problem(folder, None, "missing-file", "required folder is missing")
-                for folder in ("audio", "video") if not (root / folder).is_dir()]
-    path = split_file(root, "test")
-    rows, table_problems = read_table(path, SPLIT_COLUMNS["test"], root)
-    problems += table_problems
-    file = str(path.relative_to(root))
-    # an evaluation set's names are anonymous: a name that is not <scene>-<city>-... is fine
-    problems += [p for p in _check_rows(root, file, rows, False, {}) if p.kind != "bad-name"]
-    reported = {p.line for p in problems}
-    for number, row in rows:
-        if number in reported:
-            continue  # a missing or empty file is reported already
-        for column in ("filename_audio", "filename_video"):
-            seconds = media_seconds(root / row[column])
-            if seconds is None:
-                problems.append(Problem(file, number, "unreadable", f"{row[column]} cannot be read as media"))
-            elif seconds < MIN_SECONDS:
-                problems.append(Problem(file, number, "too-short",
-                                        f"{row[column]} lasts {seconds:.2f} s, less than one {MIN_SECONDS:g}-s segment"))
-    return problems
 
 
 def _cut_video(source: Path, target: Path, start: float, seconds: float) -> None:

@@ -33,7 +33,7 @@ def validate_data(params: Mapping[str, Any], log: Callable[[str], None] = print)
         AvscError: the root has problems and ``allow_invalid_data`` is false; the message is
             the check's report.
     """
-    from avsc_lib.data.layout import check_root, format_report
+    from avsc_lib.data.checks import check_root, format_report
 
     root = params["data_root"]
     log(f"avsc run: checking the data set {root} (as avsc check does) ...")

@@ -33,11 +33,11 @@ import numpy as np
 from PIL import Image
 
 from avsc_lib.core.atomic import atomic_path
-from avsc_lib.features.audio_cache import (
+from avsc_lib.features.extraction import (
     ExtractionReport, extract_in_threads, failed_file, on_write_error, report_status, reporting, root_params,
-    select_shard, write_failures,
+    select_shard, split_cached, write_failures,
 )
-from avsc_lib.features.cache_entries import compute_entry, is_current, stale_temporaries, writing
+from avsc_lib.features.cache_entries import compute_entry, stale_temporaries, writing
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import build_path, feature_workers, params_hash, save_params
 from avsc_lib.data.identity import data_identity
@@ -224,18 +224,15 @@ def extract_frames(
         progress: show a progress bar.
 
     Returns:
-        An :class:`~avsc_lib.features.audio_cache.ExtractionReport`; bad clips are listed there (and in
+        An :class:`~avsc_lib.features.extraction.ExtractionReport`; bad clips are listed there (and in
         ``failed.csv``) while the good ones are cached.
     """
     clips = select_shard([_as_clip(c) for c in clips], shard)
     cache_dir = frame_cache_dir(params, cache_root)
     report = ExtractionReport(cache_dir, "decoded frames")
     n_frames, mode = frames_per_clip(params), params["cache_fingerprint"]
-    todo = []
-    for clip in clips:
-        entry = cache_dir / f"{clip.name}.npz"
-        current = _is_done(entry, n_frames) and is_current(entry, clip.video_path, mode)
-        (report.cached if current else todo).append(clip.name if current else clip)
+    todo = split_cached(clips, report, lambda clip: cache_dir / f"{clip.name}.npz", lambda clip: clip.video_path,
+                        lambda entry: _is_done(entry, n_frames), mode)
     if not todo:
         return report
     workers = max(1, workers or feature_workers(params))

@@ -27,22 +27,22 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from avsc_lib.core.atomic import save_npy, write_text
-from avsc_lib.features.audio_cache import (  # shared with the audio cache
+from avsc_lib.features.extraction import (
     ExtractionReport, extract_in_threads, failed_file, on_write_error, report_status, reporting, root_params,
-    select_shard, write_failures,
+    select_shard, split_cached, write_failures,
 )
 from avsc_lib.features.cache_entries import compute_entry, is_current, stale_temporaries, writing
 from avsc_lib.core.errors import AvscError
 from avsc_lib.features.frame_cache import dataset_clips, decode_clip, frames_per_clip, load_frames
 from avsc_lib.core.params import build_path, feature_workers, params_hash, save_params
 from avsc_lib.data.identity import data_identity
+from avsc_lib.features.encoder import Encoder, backbone_info, build_encoder, weights_identity
 
 FORMAT_VERSION = 1  # bump when the code changes what the files hold (e.g. the frame scaling)
 # Parameters that shape the cached features, besides the backbone weights' identity.
@@ -50,20 +50,7 @@ CACHE_KEYS = ("preprocessing", "frame_size", "frame_resize", "fps", "frame_pooli
 PARAMS_FILE = "params.yml"
 BACKBONE_FILE = "backbone.json"
 
-# A frame encoder: a keras.Model or any callable mapping (batch, H, W, 3) frames to (batch, 512).
-Encoder = Callable[[np.ndarray], Any]
-
-
 # --- cache folder -----------------------------------------------------------------------------
-
-
-def weights_identity(info: Mapping[str, Any], params: Mapping[str, Any]) -> str:
-    """What makes two backbones' features equal: the weight file's sha256, or random + seed."""
-    if info.get("sha256"):
-        return f"sha256:{info['sha256']}"
-    if info.get("weights") == "random":
-        return f"random-seed{params['seed']}"
-    return str(info.get("weights", "unknown"))
 
 
 def cache_key(params: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,17 +59,6 @@ def cache_key(params: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, A
     key.update(weights_identity=weights_identity(info, params), format_version=FORMAT_VERSION,
                data=data_identity(params))
     return key
-
-
-def backbone_info(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Which backbone weights ``params`` resolve to (``models.backbone.resolve_weights``).
-
-    Finding the file (and its sha256) is enough to name the cache; the network is built
-    only when some clip still needs it.
-    """
-    from avsc_lib.models import backbone
-
-    return backbone.resolve_weights(params["weights"], params["weights_dir"])
 
 
 def visual_cache_dir(
@@ -150,29 +126,6 @@ def load_frame_features(cache_dir: str | Path, clip_name: str) -> np.ndarray:
     return features.astype(np.float32, copy=False)
 
 
-@dataclass(frozen=True)
-class Backbone:
-    """A frame encoder whose per-frame features a step reads.
-
-    Attributes:
-        info: its weights info (``models.backbone.resolve_weights``, or a trained run's),
-            which keys the feature cache.
-        build: returns the encoder, called only when some clip still needs it; None builds the
-            pretrained encoder of the parameters (:func:`build_encoder`).
-        from_frame_cache: take the frames from the decoded-frame cache (the frames a backbone
-            that training changed was trained on) instead of decoding the videos.
-    """
-
-    info: Mapping[str, Any]
-    build: Callable[[], Encoder] | None = None
-    from_frame_cache: bool = False
-
-    @classmethod
-    def pretrained(cls, params: Mapping[str, Any]) -> "Backbone":
-        """The pretrained VGG16 that ``params`` name (``weights``, ``weights_dir``)."""
-        return cls(backbone_info(params))
-
-
 # --- extraction -------------------------------------------------------------------------------
 
 
@@ -187,22 +140,6 @@ def encode_frames(encoder: Encoder, frames: np.ndarray, batch_size: int) -> np.n
     if features.ndim != 2 or features.shape[0] != len(frames):
         raise AvscError(f"frame encoder gave shape {features.shape} for {len(frames)} frames")
     return features
-
-
-def build_encoder(params: Mapping[str, Any], info: Mapping[str, Any]) -> Any:
-    """The frozen frame encoder of ``params`` with the weights file ``info`` resolved to (random
-    weights, seeded by ``seed``, when it names no file)."""
-    import keras
-
-    from avsc_lib.models import backbone
-
-    if not info.get("path"):  # random weights: make them "random-seed<seed>", as keyed
-        keras.utils.set_random_seed(params["seed"])
-    encoder, _ = backbone.build_frame_encoder(
-        params["frame_size"], info.get("path") or "none", params["weights_dir"],
-        params["frame_pooling"], params["preprocessing"], l2=params["vgg16_l2"],
-    )
-    return encoder
 
 
 def extract_frame_features(
@@ -239,7 +176,7 @@ def extract_frame_features(
             :func:`build_encoder` of ``params`` and the weights info).
 
     Returns:
-        An :class:`~avsc_lib.features.audio_cache.ExtractionReport`; bad clips are listed there (and in ``failed.csv``) while the
+        An :class:`~avsc_lib.features.extraction.ExtractionReport`; bad clips are listed there (and in ``failed.csv``) while the
         good ones are processed.
     """
     clips = select_shard(clips, shard)
@@ -254,8 +191,9 @@ def extract_frame_features(
         entry = cache_dir / f"{clip.name}.npy"
         return _is_done(entry, n_frames) and is_current(entry, Path(clip.video_path), mode)
 
-    todo = [clip for clip in clips if not current(clip)]
-    report.cached = sorted(set(clip.name for clip in clips) - {clip.name for clip in todo})
+    todo = split_cached(clips, report, lambda clip: cache_dir / f"{clip.name}.npy", lambda clip: clip.video_path,
+                        lambda entry: _is_done(entry, n_frames), mode)
+    report.cached.sort()
     if not todo:
         return report
     workers = max(1, decode_workers or feature_workers(params))

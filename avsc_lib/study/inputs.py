@@ -19,6 +19,7 @@ from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import feature_workers
 from avsc_lib.data.layout import Clip, load_split
 from avsc_lib.features import audio_cache, frame_cache, frame_features
+from avsc_lib.features.encoder import Backbone
 from avsc_lib.data.synth import ensure_dataset
 from avsc_lib.training.pipelines import LazyClips, SplitData, check_lengths, segment_geometry
 
@@ -71,7 +72,7 @@ class StudyInputs:
                 (decoded frames from the frame cache, for the steps that train VGG16), or None.
             lazy: read each clip's file only when the pipeline asks for it (default: lazily for
                 more than ``LAZY_ABOVE_CLIPS`` clips, so the real data set need not fit into memory).
-            backbone: the :class:`~avsc_lib.features.frame_features.Backbone` whose features ``visual:
+            backbone: the :class:`~avsc_lib.features.encoder.Backbone` whose features ``visual:
                 features`` reads; default the pretrained VGG16 of ``params``.
 
         Returns:
@@ -100,7 +101,7 @@ class StudyInputs:
             frames_dir = report.cache_dir
             loaders["visual"] = lambda name: frame_cache.load_frames(frames_dir, name)
         if visual == "features":
-            backbone = backbone or frame_features.Backbone.pretrained(self.params)
+            backbone = backbone or Backbone.pretrained(self.params)
             report = frame_features.extract_frame_features(
                 clips, self.params, encoder_info=backbone.info, build=backbone.build, progress=progress,
                 frame_cache=frames_dir if backbone.from_frame_cache else None,

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import keras
 
 from avsc_lib.core.errors import AvscError
-from avsc_lib.features.frame_features import Backbone, backbone_info, build_encoder
+from avsc_lib.features.encoder import Backbone, backbone_info, build_encoder
 from avsc_lib.training.pipelines import segment_geometry
 from avsc_lib.training.runs import BACKBONE_FILE, BEST_WEIGHTS, is_done, run_dir
 

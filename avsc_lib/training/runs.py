@@ -31,7 +31,7 @@ from avsc_lib.core.atomic import write_text
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import build_path, display_path, params_hash, save_params
 from avsc_lib.data.identity import data_fingerprint
-from avsc_lib.features.frame_features import backbone_info, weights_identity
+from avsc_lib.features.encoder import backbone_info, weights_identity
 from avsc_lib.training.graph import (
     COMPUTE_DEFAULTS, DATA_KEYS, FRAME_STEPS, KIND_STEPS, SCHEDULE_KEYS, get_step, step_settings, upstream_steps,
 )

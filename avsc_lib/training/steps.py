@@ -32,7 +32,7 @@ import keras
 
 from avsc_lib.core.errors import AvscError
 from avsc_lib.training.fitting import compile_model, fit_run
-from avsc_lib.features.frame_features import Backbone
+from avsc_lib.features.encoder import Backbone
 from avsc_lib.core.paper import OUTPUTS
 from avsc_lib.core.params import load_params
 from avsc_lib.training.graph import Step, StepInputs, get_step, step_settings, upstream_steps, visual_subnetwork_step
