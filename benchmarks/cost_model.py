@@ -94,7 +94,7 @@ def toy_data(params: dict, n_clips: int, frames: bool, folder: Path | None = Non
     """A split of random inputs in the real shapes: cached features, or with ``frames`` clips
     of the decoded-frame cache written into ``folder`` and read lazily, as training reads them."""
     from avsc_lib.features import frame_cache
-    from avsc_lib.training.pipelines import LazyClips, SplitData
+    from avsc_lib.training.segments import LazyClips, SplitData
 
     rng = np.random.default_rng(0)
     size = params["frame_size"]
@@ -118,7 +118,8 @@ def step_costs(params: dict, step: str, repeats: int, scaled_batch: int | None, 
 
     from avsc_lib.training import networks as training
     from avsc_lib.training.fitting import compile_model, precision_policy
-    from avsc_lib.training.pipelines import SplitData, WindowSampler, segment_dataset, segment_geometry
+    from avsc_lib.training.segments import SplitData, segment_geometry
+    from avsc_lib.training.pipelines import WindowSampler, segment_dataset
     from avsc_lib.training.graph import FRAME_STEPS, step_settings
 
     settings = step_settings(params, step)

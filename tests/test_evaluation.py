@@ -31,7 +31,7 @@ from avsc_lib.evaluation.metrics import (
 )
 from avsc_lib.evaluation.submission import read_submission, write_submission
 from avsc_lib.core.params import PARAMS_DIR, load_params, save_params
-from avsc_lib.training.pipelines import SplitData
+from avsc_lib.training.segments import SplitData
 from avsc_lib.training.runs import Run
 
 
@@ -171,7 +171,7 @@ def test_evaluate_run_scores_segments_and_saves_results(tmp_path, monkeypatch):
 
 
 def evaluation_input(data: SplitData, clip: int, second: int) -> np.ndarray:
-    from avsc_lib.training.pipelines import minmax_scale
+    from avsc_lib.training.segments import minmax_scale
 
     return minmax_scale(data.audio[clip][:, 50 * second : 50 * second + 50])
 

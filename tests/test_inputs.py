@@ -20,7 +20,8 @@ from avsc_lib.core.classes import label_to_index
 from avsc_lib.data.layout import load_split
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, load_params
-from avsc_lib.training.pipelines import LazyClips, WindowSampler, segment_geometry
+from avsc_lib.training.segments import LazyClips, segment_geometry
+from avsc_lib.training.pipelines import WindowSampler
 from avsc_lib.study.inputs import StudyInputs
 from avsc_lib.data.synth import PROFILES, ensure_dataset
 

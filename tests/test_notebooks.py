@@ -167,7 +167,7 @@ def test_notebook_shows_what_produced_it(path):
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2] in {"02", "03", "04"}], ids=lambda p: p.name)
 def test_training_cells_fold_their_logs_and_the_notebook_shows_a_summary(path):
     nb = nbformat.read(path, as_version=4)
-    training = [c for _, c in _code_cells(nb) if re.search(r"avsc\.training\.(train|finetune)_", c.source)]
+    training = [c for _, c in _code_cells(nb) if re.search(r"avsc\.training\.steps\.(train|finetune)_", c.source)]
     assert training and all("hide-output" in c.metadata.get("tags", []) for c in training)
     assert any("steps_table(params" in c.source and "hide-output" not in c.metadata.get("tags", [])
                for _, c in _code_cells(nb))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from avsc_lib.evaluation import plots
+from avsc_lib.evaluation import diagrams, plots
 def _texts(fig: Figure) -> str:
     return "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
 
@@ -36,7 +36,7 @@ def assert_drawn(fig: Figure, dpi: int = 40) -> None:
 
 
 def test_conv_block_diagram_draws_the_paper_block():
-    fig = plots.conv_block_diagram()
+    fig = diagrams.conv_block_diagram()
     text = _texts(fig)
     assert text.count("3×3 conv") == 2 and "1×1 conv" in text
     assert text.count("BN") == 3 and text.count("ELU") == 2
@@ -47,7 +47,7 @@ def test_conv_block_diagram_draws_the_paper_block():
 
 @pytest.mark.parametrize("pooling,third_pool", [("max", 1), ("avg", 2)])
 def test_architecture_diagram_has_four_outputs_and_follows_parameters(pooling, third_pool):
-    fig = plots.architecture_diagram(frame_size=64, frame_pooling=pooling, third_pool=third_pool)
+    fig = diagrams.architecture_diagram(frame_size=64, frame_pooling=pooling, third_pool=third_pool)
     text = _texts(fig)
     for output in ("audio (10)", "visual (10)", "early (10)", "late (10)"):
         assert output in text

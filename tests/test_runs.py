@@ -7,6 +7,8 @@ import pytest
 
 from avsc_lib.data.identity import data_fingerprint
 from avsc_lib.training import runs
+from avsc_lib.training.graph import STEP_NAMES
+from avsc_lib.training.steps import load_run
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, build_path, load_params
 from avsc_lib.training.runs import CallbackState, run_dir, start_run
@@ -18,7 +20,7 @@ def params(tmp_path):
 
 
 def test_run_folders_are_keyed_by_the_parameters_that_shape_them(params):
-    base = {step: run_dir(params, step) for step in runs.STEPS}
+    base = {step: run_dir(params, step) for step in STEP_NAMES}
     assert base["audio"].name.startswith("audio-gammatone-")
     assert run_dir(params, "audio", "logmel").name.startswith("audio-logmel-")
     assert run_dir(params, "audio", "logmel") != base["audio"]
@@ -26,7 +28,7 @@ def test_run_folders_are_keyed_by_the_parameters_that_shape_them(params):
 
     def changed(key, value):
         other = {**params, key: value}
-        return {step for step in runs.STEPS if run_dir(other, step) != base[step]}
+        return {step for step in STEP_NAMES if run_dir(other, step) != base[step]}
 
     assert base["fusion"].name.startswith("fusion-gammatone-") and base["visual_unfrozen"].name.startswith("visual_unfrozen-")
     assert changed("audio_learning_rate", 0.5) == {"audio", "fusion", "finetune"}
@@ -37,9 +39,9 @@ def test_run_folders_are_keyed_by_the_parameters_that_shape_them(params):
     assert changed("fusion_epochs", 9) == {"fusion", "finetune"}
     assert changed("fusion_loss_outputs", ["early", "late"]) == {"fusion", "finetune"}
     assert changed("finetune_learning_rate", 0.5) == {"finetune"}
-    assert changed("synth_seed", 3) == set(runs.STEPS)
+    assert changed("synth_seed", 3) == set(STEP_NAMES)
     assert changed("feature_kind", "logmel") == {"audio", "fusion", "finetune"}
-    assert changed("schedule_monitor", "val_accuracy") == set(runs.STEPS)
+    assert changed("schedule_monitor", "val_accuracy") == set(STEP_NAMES)
     assert changed("strategy", "mirrored") == set()  # how, not what, is trained
     # without the unfrozen step, the fusion step starts from the frozen visual step
     frozen = {**params, "visual_unfreeze": False}
@@ -97,7 +99,7 @@ def test_callback_state_survives_a_restart(tmp_path):
 
 def test_loading_an_unfinished_run_says_so(tmp_path):
     with pytest.raises(AvscError, match="not a finished training run"):
-        runs.load_run(tmp_path)
+        load_run(tmp_path)
 
 
 def test_recorded_weights_never_fall_back(tmp_path):

@@ -17,8 +17,7 @@ from avsc_lib.data.layout import load_split, parse_name
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, load_params
 from avsc_lib.data.synth import PROFILES, ensure_dataset, generate, is_complete, plan_clips
-from avsc_lib.data.synth_audio import SOUND_RANGES
-from avsc_lib.data.synth_video import LOOK_LAYOUTS, LOOK_RANGES
+from avsc_lib.data.synth_design import LOOK_LAYOUTS, LOOK_RANGES, SOUND_RANGES
 SMOKE = PROFILES["smoke"]
 
 

@@ -125,7 +125,7 @@ class Classifier:
     def _audio_segments(self, block: np.ndarray) -> np.ndarray:
         """A block of stereo sound -> its whole seconds as network inputs (n, bands, 50, 3)."""
         from avsc_lib.features.audio import signal_features
-        from avsc_lib.training.pipelines import minmax_scale
+        from avsc_lib.training.segments import minmax_scale
 
         width = int(round(self.params["segment_seconds"] / self.params["hop_s"]))
         features, _ = signal_features(block, self.params)

@@ -35,8 +35,8 @@ def _length_notes(clips: Sequence, params: dict, inputs: Sequence[str]) -> dict[
         return int((seconds + 0.1) // segment)
 
     def measure(clip) -> str | None:  # an unreadable file has no length here: the caches report it
-        lengths = [(kind, media_seconds(path)) for kind, path, used in
-                   (("audio", clip.audio_path, "audio" in inputs), ("video", clip.video_path, "visual" in inputs)) if used]
+        media = (("audio", clip.audio_path, "audio" in inputs), ("video", clip.video_path, "visual" in inputs))
+        lengths = [(kind, media_seconds(path)) for kind, path, used in media if used]
         off = [f"{kind} {seconds:.2f} s" for kind, seconds in lengths
                if seconds is not None and whole(seconds) != want]
         return ", ".join(off) or None

@@ -15,8 +15,8 @@ from pathlib import Path
 from avsc_lib.core.classes import CLASSES
 from avsc_lib.data.evaluation_set import MIN_SECONDS, media_seconds
 from avsc_lib.data.layout import (
-    META_COLUMNS, META_FILE, SETUP_DIR, SPLIT_COLUMNS, SPLITS, DatasetError, Problem, is_evaluation_root, parse_name, read_table,
-    root_clip_seconds, split_counts, split_file,
+    META_COLUMNS, META_FILE, SETUP_DIR, SPLIT_COLUMNS, SPLITS, DatasetError, Problem, is_evaluation_root, parse_name,
+    read_table, root_clip_seconds, split_counts, split_file,
 )
 
 

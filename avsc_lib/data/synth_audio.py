@@ -12,102 +12,9 @@ import numpy as np
 import scipy.fft
 from scipy.signal import fftconvolve
 
+from avsc_lib.data.synth_design import SOUND_COMPONENTS, SOUND_DEFAULTS
+
 SAMPLE_RATE = 48000
-
-# What each component is (levels are relative amplitudes, event rates are per second).
-SOUND_COMPONENTS = {
-    "bed": "broadband noise bed (level); 'tilt' its slope in dB per octave",
-    "rumble": "low-frequency noise below 'rumble_hz' (traffic, engines, rails)",
-    "roar": "mid-band noise 300 Hz - 2 kHz (wheels on rails, cabin)",
-    "hvac": "steady ventilation noise of indoor halls",
-    "wind": "gusty low noise with leaf rustle",
-    "babble": "crowd voices: band noise with syllabic envelopes and voiced pitch",
-    "steps": "footsteps per second",
-    "passby": "passing cars per second (swelling noise with a falling engine tone)",
-    "horn": "car horns per second",
-    "birds": "bird calls per second (trills of frequency sweeps, 2-7 kHz)",
-    "fountain": "splashing water (high-band noise)",
-    "music": "background music (chord sequence)",
-    "chime": "announcement chimes per second",
-    "luggage": "rolling suitcases per second (rattling low noise)",
-    "motor": "engine harmonics at 'motor_hz', speeding up and slowing down",
-    "whine": "electric inverter whine at 'whine_hz', following the motor",
-    "clacks": "rail-joint double knocks per second",
-    "screech": "wheel screeches per second (narrow band 2-5 kHz)",
-    "trains": "trains arriving or leaving per second (long rumble swells)",
-    "beeps": "door or stop-request beep sequences per second",
-    "bell": "tram bells per second",
-    "hiss": "air-brake hisses per second",
-    "rt60": "reverberation time in seconds; 'wet' the reverberant share",
-}
-
-# Defaults of the settings that go with a component (frequencies in Hz, slope in dB/octave).
-_SETTINGS = {"tilt": -3.0, "rumble_hz": 200.0, "motor_hz": 50.0, "whine_hz": 1000.0, "wet": 0.0}
-
-_OUTDOOR_CROWD = {
-    "bed": (0.5, 1.0), "tilt": (-4.0, -2.0), "rumble": (0.3, 0.9), "rumble_hz": (150, 400),
-    "babble": (0.6, 1.2), "steps": (1.0, 3.5), "passby": (0.0, 0.05), "birds": (0.0, 0.15),
-    "rt60": (0.2, 0.6), "wet": (0.05, 0.2),
-}
-_HALL_CROWD = {
-    "bed": (0.1, 0.3), "tilt": (-5.0, -3.0), "hvac": (0.4, 0.9), "babble": (0.6, 1.2),
-    "steps": (0.5, 2.0), "rt60": (0.8, 1.8), "wet": (0.25, 0.5),
-}
-_RAIL = {
-    "bed": (0.1, 0.3), "tilt": (-5.0, -3.0), "rumble_hz": (120, 300), "hvac": (0.2, 0.5),
-    "beeps": (0.0, 0.04), "rt60": (0.2, 0.5), "wet": (0.1, 0.2),
-}
-_ROAD_VEHICLE = {
-    "bed": (0.1, 0.3), "tilt": (-5.0, -3.0), "rumble": (0.4, 1.0), "rumble_hz": (150, 300),
-    "roar": (0.2, 0.5), "babble": (0.2, 0.6), "beeps": (0.01, 0.04), "rt60": (0.1, 0.3),
-    "wet": (0.05, 0.15),
-}
-
-# Per class: ranges over the components. Pairs that sound alike share a base:
-# street_pedestrian ~ public_square, airport ~ shopping_mall, metro ~ metro_station, bus ~ tram.
-SOUND_RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "airport": {**_HALL_CROWD, "chime": (0.02, 0.08), "luggage": (0.1, 0.4), "music": (0.0, 0.15)},
-    "bus": {**_ROAD_VEHICLE, "motor": (0.6, 1.2), "motor_hz": (30, 80), "hiss": (0.02, 0.08),
-            "whine": (0.0, 0.1), "whine_hz": (600, 1500)},
-    "metro": {**_RAIL, "rumble": (0.8, 1.8), "roar": (0.4, 1.0), "clacks": (0.6, 1.6),
-              "screech": (0.02, 0.12), "babble": (0.2, 0.7), "steps": (0.0, 0.5)},
-    "metro_station": {**_RAIL, "rumble": (0.3, 1.0), "roar": (0.1, 0.5), "babble": (0.4, 1.0),
-                      "steps": (0.3, 1.5), "trains": (0.08, 0.2), "clacks": (0.0, 0.8),
-                      "screech": (0.01, 0.08), "rt60": (0.5, 1.5), "wet": (0.2, 0.4)},
-    "park": {"bed": (0.2, 0.5), "tilt": (-7.0, -5.0), "wind": (0.5, 1.5), "rumble": (0.1, 0.5),
-             "rumble_hz": (80, 200), "birds": (0.5, 2.0), "babble": (0.0, 0.3),
-             "steps": (0.0, 0.8)},
-    "public_square": {**_OUTDOOR_CROWD, "rumble": (0.1, 0.6), "babble": (0.6, 1.3),
-                      "steps": (0.5, 2.5), "fountain": (0.0, 0.6), "birds": (0.0, 0.3),
-                      "rt60": (0.1, 0.4), "wet": (0.02, 0.1)},
-    "shopping_mall": {**_HALL_CROWD, "music": (0.1, 0.5), "luggage": (0.0, 0.1),
-                      "chime": (0.0, 0.02), "rt60": (0.7, 1.5)},
-    "street_pedestrian": {**_OUTDOOR_CROWD, "steps": (1.5, 4.0), "fountain": (0.0, 0.2),
-                          "rt60": (0.3, 0.7), "wet": (0.1, 0.25)},
-    "street_traffic": {"bed": (0.5, 1.0), "tilt": (-5.0, -3.0), "rumble": (1.0, 2.0),
-                       "rumble_hz": (200, 600), "babble": (0.1, 0.4), "steps": (0.0, 1.0),
-                       "passby": (0.3, 0.7), "horn": (0.01, 0.05), "rt60": (0.3, 0.6),
-                       "wet": (0.1, 0.2)},
-    "tram": {**_ROAD_VEHICLE, "motor": (0.4, 1.0), "motor_hz": (50, 120), "whine": (0.1, 0.4),
-             "whine_hz": (800, 2500), "clacks": (0.0, 0.6), "bell": (0.01, 0.05)},
-}
-
-
-def draw_sound_design(scene: str, rng: np.random.Generator) -> dict[str, float]:
-    """One location's sound: a value drawn uniformly from each of the class's ranges."""
-    return {key: float(rng.uniform(lo, hi)) for key, (lo, hi) in SOUND_RANGES[scene].items()}
-
-
-def draw_city_sound(rng: np.random.Generator) -> dict[str, float]:
-    """A city's sound character, shared by all its classes: tilt, mains hum, voice pitch."""
-    return {
-        "tilt_offset": float(rng.uniform(-1.0, 1.0)),
-        "mains": float(rng.uniform(0.0, 0.05)),
-        "mains_hz": float(rng.choice([50.0, 60.0])),
-        "voice_shift": float(rng.uniform(0.85, 1.15)),
-        "level_db": float(rng.uniform(-3.0, 3.0)),
-    }
-
 
 # --- building blocks ------------------------------------------------------------------
 
@@ -387,7 +294,7 @@ def render_audio(
     Returns:
         float32 array (samples, 2) with peaks below 1.
     """
-    d = {key: 0.0 for key in SOUND_COMPONENTS} | _SETTINGS | design
+    d = {key: 0.0 for key in SOUND_COMPONENTS} | SOUND_DEFAULTS | design
     mix = _Mixer(rng, seconds, sr)
     wobble = lambda: mix.smooth(0.3, 0.7, 1.3)  # noqa: E731  slow level changes within a clip
     if d["bed"]:

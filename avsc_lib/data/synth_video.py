@@ -14,68 +14,10 @@ from typing import Callable, Iterator
 import numpy as np
 from scipy.ndimage import zoom
 
-LOOK_LAYOUTS = {
-    "airport": "hall", "metro_station": "hall",
-    "metro": "rail_car", "tram": "rail_car",
-    "street_pedestrian": "street", "street_traffic": "street",
-    "park": "open", "public_square": "open",
-    "bus": "bus_aisle", "shopping_mall": "atrium",
-}
-
-# Per class: look parameters drawn per location (uniform in the range; counts are floored).
-LOOK_RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "airport": {"glass": (0.3, 1.0), "tiles": (0.0, 0.7), "pit": (0.0, 0.09), "people": (2, 9)},
-    "metro_station": {"glass": (0.0, 0.7), "tiles": (0.3, 1.0), "pit": (0.03, 0.12), "people": (1, 8)},
-    "metro": {"outdoor": (0.0, 0.6), "window_h": (0.24, 0.36), "poles": (1, 4), "people": (0, 4)},
-    "tram": {"outdoor": (0.4, 1.0), "window_h": (0.28, 0.42), "poles": (1, 4), "people": (0, 4)},
-    "street_pedestrian": {"road": (0.12, 0.45), "asphalt": (0.3, 0.5), "lanes": (0.0, 0.4), "cars": (0, 1.5),
-                          "people": (4, 12)},
-    "street_traffic": {"road": (0.4, 0.8), "asphalt": (0.2, 0.36), "lanes": (0.3, 1.0), "cars": (3, 8),
-                       "people": (0, 3)},
-    "park": {"green": (0.55, 1.0), "trees": (0.5, 1.0), "skyline": (0.0, 0.35), "people": (0, 5)},
-    "public_square": {"green": (0.0, 0.45), "trees": (0.0, 0.45), "skyline": (0.4, 1.0), "people": (2, 9)},
-    "bus": {"outdoor": (0.5, 1.0), "people": (0, 4)},
-    "shopping_mall": {"levels": (2, 5), "people": (3, 11)},
-}
-
-# Shared palettes (RGB in 0..1): every class draws from the same ones.
-WALLS = np.array([[0.85, 0.85, 0.82], [0.78, 0.76, 0.70], [0.90, 0.88, 0.80], [0.70, 0.72, 0.75],
-                  [0.80, 0.70, 0.60]])
-SEATS = np.array([[0.15, 0.25, 0.6], [0.6, 0.12, 0.12], [0.15, 0.45, 0.25], [0.8, 0.45, 0.1],
-                  [0.4, 0.2, 0.5], [0.1, 0.5, 0.55]])
-FACADES = np.array([[0.80, 0.65, 0.45], [0.90, 0.85, 0.72], [0.62, 0.30, 0.22], [0.60, 0.60, 0.60],
-                    [0.85, 0.75, 0.65], [0.75, 0.80, 0.70]])
-CLOTHES = np.array([[0.1, 0.1, 0.12], [0.2, 0.25, 0.45], [0.55, 0.1, 0.1], [0.85, 0.85, 0.8],
-                    [0.3, 0.35, 0.2], [0.6, 0.45, 0.3]])
-CARS = np.array([[0.8, 0.8, 0.82], [0.1, 0.1, 0.1], [0.6, 0.05, 0.05], [0.15, 0.2, 0.5],
-                 [0.5, 0.5, 0.55], [0.9, 0.75, 0.1]])
-SHOPS = np.array([[0.9, 0.2, 0.15], [0.95, 0.6, 0.1], [0.95, 0.85, 0.2], [0.85, 0.3, 0.6],
-                  [0.1, 0.6, 0.6], [0.3, 0.4, 0.9]])
-SIGNS = np.array([[0.08, 0.1, 0.2], [0.1, 0.3, 0.7], [0.75, 0.1, 0.1], [0.15, 0.15, 0.15]])
-SKIES = {  # (top, horizon) colours
-    "clear": ([0.35, 0.55, 0.85], [0.75, 0.85, 0.95]),
-    "overcast": ([0.62, 0.64, 0.68], [0.82, 0.83, 0.85]),
-    "evening": ([0.35, 0.4, 0.65], [0.95, 0.7, 0.5]),
-}
-SKIN = np.array([0.75, 0.55, 0.45])
+from avsc_lib.data.synth_design import CARS, CLOTHES, FACADES, LOOK_LAYOUTS, SEATS, SHOPS, SIGNS, SKIES, SKIN, WALLS
 
 Frame = np.ndarray  # float32 (H, W, 3) in [0, 1]
 Drawer = Callable[[Frame, float], None]
-
-
-def draw_look_design(scene: str, rng: np.random.Generator) -> dict[str, float]:
-    """One location's look: a value drawn uniformly from each of the class's ranges."""
-    return {key: float(rng.uniform(lo, hi)) for key, (lo, hi) in LOOK_RANGES[scene].items()}
-
-
-def draw_city_look(rng: np.random.Generator) -> dict:
-    """A city's look, shared by all its classes: colour grade, brightness, skies, façades."""
-    return {
-        "tint": rng.uniform(0.92, 1.08, 3),
-        "brightness": float(rng.uniform(0.9, 1.1)),
-        "sky_p": rng.dirichlet([2.0, 2.0, 1.0]),
-        "facades": rng.permutation(len(FACADES))[:4],
-    }
 
 
 class Canvas:

@@ -39,7 +39,8 @@ def predict_segments(run: Any, data: Any, batch_size: int = 64) -> dict[str, np.
     Returns:
         Output name -> (clips, segments, classes) float32 probabilities.
     """
-    from avsc_lib.training.pipelines import segment_dataset, segment_geometry
+    from avsc_lib.training.segments import segment_geometry
+    from avsc_lib.training.pipelines import segment_dataset
     from avsc_lib.core.params import load_params
 
     params = load_params(run.dir / "params.yml")
@@ -60,7 +61,8 @@ def predict_clips(run: Any, data: Any, params: Mapping[str, Any], batch_size: in
     Returns:
         Output name -> one (seconds, classes) array per clip, in order.
     """
-    from avsc_lib.training.pipelines import fetch, segment_dataset, segment_geometry, segments_in
+    from avsc_lib.training.segments import fetch, segment_geometry, segments_in
+    from avsc_lib.training.pipelines import segment_dataset
 
     geometry = segment_geometry(params)
     counts = [segments_in(arrays, geometry) for i in range(len(data)) for arrays in fetch(data, [i], run.inputs)]
@@ -135,8 +137,8 @@ def save_metrics(folder: str | Path, evaluation: Evaluation) -> None:
         write_text(folder / f"confusion_{evaluation.split}_{name}.csv", evaluation.confusion(name).to_csv())
 
 
-def evaluate_run(run: Any, params: Mapping[str, Any], inputs: StepInputs | None, split: str | None = None,
-                 data: Any = None, save: bool = True) -> Evaluation:
+def evaluate_run(run: Any, params: Mapping[str, Any], inputs: StepInputs | None,
+                 split: str | None = None, data: Any = None, save: bool = True) -> Evaluation:
     """A run's predictions on a split, scored and saved in its run folder (reused when saved).
 
     Args:

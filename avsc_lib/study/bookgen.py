@@ -79,11 +79,12 @@ def write_figures(dest: Path, params: Mapping[str, Any] | None) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from avsc_lib.evaluation import plots
+    from avsc_lib.evaluation import diagrams
+
     params = params or defaults()
     figures = {
-        "conv_block.png": plots.conv_block_diagram(),
-        "architecture.png": plots.architecture_diagram(
+        "conv_block.png": diagrams.conv_block_diagram(),
+        "architecture.png": diagrams.architecture_diagram(
             frame_size=params["frame_size"], n_bands=params["n_bands"],
             n_frames=round(params["segment_seconds"] / params["hop_s"]),
             n_steps=round(params["segment_seconds"] * params["fps"]),

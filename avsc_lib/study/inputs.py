@@ -1,7 +1,7 @@
 """What the study hands its steps: the data set, made once, and each split's data from the caches.
 
 :class:`StudyInputs` makes the data set when created (the synthetic set is generated once) and
-gives a split's :class:`~avsc_lib.training.pipelines.SplitData` on request: its audio features
+gives a split's :class:`~avsc_lib.training.segments.SplitData` on request: its audio features
 of one kind, and its visual input as cached per-frame features of a VGG16 or as decoded
 frames from the frame cache, computing the missing cache files first; clips whose files
 failed are left out with a warning. Training and evaluation receive it; they never make data.
@@ -21,7 +21,7 @@ from avsc_lib.data.layout import Clip, load_split
 from avsc_lib.features import audio_cache, frame_cache, frame_features
 from avsc_lib.features.encoder import Backbone
 from avsc_lib.data.synth import ensure_dataset
-from avsc_lib.training.pipelines import LazyClips, SplitData, check_lengths, segment_geometry
+from avsc_lib.training.segments import LazyClips, SplitData, check_lengths, segment_geometry
 
 LAZY_ABOVE_CLIPS = 2000  # larger splits are read clip by clip as the pipeline asks (the real data set)
 

@@ -72,8 +72,8 @@ class Step:
     @property
     def inputs(self) -> tuple[str, ...]:
         """The inputs of its model: ``audio``, ``visual`` or both."""
-        return tuple(name for name, reads in (("audio", AUDIO_FEATURES in self.reads),
-                                              ("visual", FRAME_FEATURES in self.reads or FRAMES in self.reads)) if reads)
+        visual = FRAME_FEATURES in self.reads or FRAMES in self.reads
+        return tuple(name for name, reads in (("audio", AUDIO_FEATURES in self.reads), ("visual", visual)) if reads)
 
     @property
     def visual(self) -> str | None:
@@ -144,4 +144,4 @@ class StepInputs(Protocol):
 
     def split(self, split: str, audio: str | None = None, visual: str | None = None,
               lazy: bool | None = None, backbone: Any = None) -> Any:
-        """A split's :class:`~avsc_lib.training.pipelines.SplitData` (see ``StudyInputs.split``)."""
+        """A split's :class:`~avsc_lib.training.segments.SplitData` (see ``StudyInputs.split``)."""

@@ -40,7 +40,8 @@ from avsc_lib.training.networks import (
     build_audio_model, build_fusion_model, build_visual_frames_model, build_visual_model, copy_weights, fusion_backbone,
     head_of, pretrained_encoder, tuned_encoder, untrained_encoder,
 )
-from avsc_lib.training.pipelines import SplitData, WindowSampler, segment_dataset, segment_geometry
+from avsc_lib.training.segments import SplitData, segment_geometry
+from avsc_lib.training.pipelines import WindowSampler, segment_dataset
 from avsc_lib.training.runs import (
     BEST_WEIGHTS, DONE_FILE, PARAMS_FILE, Run, is_done, note_run, run_dir, run_key, write_backbone,
     write_done,
@@ -298,7 +299,8 @@ def train_fusion(params: Mapping[str, Any], inputs: StepInputs | None, kind: str
     return train_step(params, inputs, "fusion", kind, **kwargs)
 
 
-def finetune_fusion(params: Mapping[str, Any], inputs: StepInputs | None, kind: str | None = None, **kwargs: Any) -> Run:
+def finetune_fusion(params: Mapping[str, Any], inputs: StepInputs | None, kind: str | None = None,
+                    **kwargs: Any) -> Run:
     """Step 4: every weight unfrozen (``finetune_*`` settings), on decoded frames."""
     return train_step(params, inputs, "finetune", kind, **kwargs)
 
