@@ -63,13 +63,12 @@ def media_costs(params: dict, folder: Path, repeats: int) -> dict[str, float]:
     """Seconds per clip on one core: audio features of each kind, decoding, frame cache I/O."""
     import soundfile as sf
 
-    from avsc_lib.features import audio
+    from avsc_lib.features import audio, frame_cache
 
-    from avsc_lib.features import frame_cache
     wav = folder / "clip.wav"
     sf.write(wav, np.random.default_rng(0).uniform(-0.3, 0.3, (480_000, 2)), 48_000, subtype="PCM_24")
     video = write_gopro_like_clip(folder / "clip.mp4")
-    costs = {f"features_{kind}": best_time(lambda k=kind: audio.clip_features(wav, params, k), repeats)
+    costs = {f"features_{kind}": best_time(lambda k=kind: audio.clip_features(wav, params.audio_features, k), repeats)
              for kind in KINDS}
     frames = frame_cache.decode_clip(video, params, threads=1)[0]
     costs["decode"] = best_time(lambda: frame_cache.decode_clip(video, params, threads=1), repeats)

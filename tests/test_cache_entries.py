@@ -239,3 +239,17 @@ def test_killing_features_with_two_jobs_leaves_no_workers(tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"worker processes {left} outlived the killed command"
+
+
+def test_a_sources_hash_is_computed_once_until_the_file_changes(tmp_path):
+    from avsc_lib.features.cache_entries import _sha256, fingerprint
+
+    source = tmp_path / "clip.wav"
+    source.write_bytes(b"a" * 1000)
+    _sha256.cache_clear()
+    first = fingerprint(source, "sha256")
+    assert [fingerprint(source, "sha256") for _ in range(3)] == [first] * 3
+    assert (_sha256.cache_info().misses, _sha256.cache_info().hits) == (1, 3)
+    source.write_bytes(b"b" * 1000)  # the same size, new content (and a new modification time)
+    os.utime(source, ns=(1, 2))
+    assert fingerprint(source, "sha256") != first and _sha256.cache_info().misses == 2

@@ -133,3 +133,33 @@ def test_out_of_range_values_are_rejected_at_load_naming_the_key(key, value, val
 def test_a_segment_longer_than_the_clip_is_rejected():
     with pytest.raises(ParamsError, match="parameter 'segment_seconds': 1.0 is longer than clip_seconds 0.5"):
         load_params(overrides={"clip_seconds": 0.5})
+
+
+def test_the_parameter_set_is_read_only_with_attributes_and_sections(tmp_path):
+    import pickle
+
+    from avsc_lib.core.param_set import Params, Section
+
+    params = load_params(PARAMS_DIR / "demo.yml")
+    assert isinstance(params, Params) and params.fps == params["fps"] and params == dict(params)
+    assert params.sections == ("study", "data", "audio_features", "video_frames", "model_variants", "training",
+                               "evaluation")
+    audio = params.audio_features
+    assert isinstance(audio, Section) and audio.hop_s == params.hop_s and "fps" not in audio
+    assert sum(len(params.section(name)) for name in params.sections) == len(params)  # every key in one section
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        params["fps"] = 10
+    with pytest.raises(TypeError, match="read-only"):
+        params.fps = 10
+    with pytest.raises(TypeError, match="read-only"):
+        audio.hop_s = 0.01
+    with pytest.raises(AttributeError, match="no parameter or section 'fsp'"):
+        params.fsp
+    with pytest.raises(KeyError, match="not a parameter of the section 'audio_features'"):
+        audio["fps"]
+    changed = params.replace(fps=10, build_dir=str(tmp_path))
+    assert (changed.fps, params.fps, changed.build_dir) == (10, 5, str(tmp_path))
+    with pytest.raises(ParamsError, match="parameter 'fps': -1 is out of range"):
+        params.replace(fps=-1)
+    assert pickle.loads(pickle.dumps(params)) == params  # worker processes get it
+    assert params_hash(params) == params_hash(dict(params))

@@ -280,12 +280,12 @@ def logmel_spectrogram(
 # --- one clip's features ---------------------------------------------------------------------
 
 
-def frames_per_clip(params: Mapping[str, Any]) -> int | None:
+def frames_per_clip(audio: Mapping[str, Any]) -> int | None:
     """Frames of a clip's features: ``round(clip_seconds / hop_s)`` (500 for 10 s, 20 ms); None
     with ``clip_seconds: null`` (each clip as long as its file)."""
-    if params["clip_seconds"] is None:
+    if audio["clip_seconds"] is None:
         return None
-    return int(round(params["clip_seconds"] / params["hop_s"]))
+    return int(round(audio["clip_seconds"] / audio["hop_s"]))
 
 
 def fit_frames(features: np.ndarray, n_frames: int) -> tuple[np.ndarray, int]:
@@ -296,25 +296,26 @@ def fit_frames(features: np.ndarray, n_frames: int) -> tuple[np.ndarray, int]:
     return np.pad(features, ((0, 0), (0, n_frames - have), (0, 0)), mode="edge"), n_frames - have
 
 
-def spectrogram(channels: np.ndarray, params: Mapping[str, Any], kind: str | None = None) -> np.ndarray:
-    """The spectrogram of ``kind`` (default ``params["feature_kind"]``) with the params' settings."""
-    kind = kind or params["feature_kind"]
-    settings = dict(sample_rate=params["sample_rate"], n_bands=params["n_bands"],
-                    window_s=params["window_s"], hop_s=params["hop_s"], f_min=params["f_min"])
+def spectrogram(channels: np.ndarray, audio: Mapping[str, Any], kind: str | None = None) -> np.ndarray:
+    """The spectrogram of ``kind`` (default ``feature_kind``) with the settings of ``audio``
+    (``params.audio_features``)."""
+    kind = kind or audio["feature_kind"]
+    settings = dict(sample_rate=audio["sample_rate"], n_bands=audio["n_bands"],
+                    window_s=audio["window_s"], hop_s=audio["hop_s"], f_min=audio["f_min"])
     if kind == "gammatone":
-        return gammatone_spectrogram(channels, impl=params["gammatone_impl"], **settings)
+        return gammatone_spectrogram(channels, impl=audio["gammatone_impl"], **settings)
     if kind == "logmel":
         return logmel_spectrogram(channels, **settings)
     raise ValueError(f"feature kind {kind!r}: expected one of {', '.join(FEATURE_KINDS)}")
 
 
-def signal_features(stereo: np.ndarray, params: Mapping[str, Any], kind: str | None = None,
+def signal_features(stereo: np.ndarray, audio: Mapping[str, Any], kind: str | None = None,
                     n_frames: int | None = None) -> tuple[np.ndarray, int]:
-    """The features of a stereo signal at ``params["sample_rate"]``: float32 (n_bands, n_frames, 3).
+    """The features of a stereo signal at ``audio["sample_rate"]``: float32 (n_bands, n_frames, 3).
 
     Args:
         stereo: (2, samples).
-        params: feature settings.
+        audio: the audio feature settings: ``params.audio_features`` (or a whole parameter set).
         kind: ``gammatone`` or ``logmel`` (default ``feature_kind``).
         n_frames: frames to return, the missing last ones repeating the last computed one
             (499 -> 500 for 10 s, as the authors); default ``round(duration / hop_s)``.
@@ -323,13 +324,13 @@ def signal_features(stereo: np.ndarray, params: Mapping[str, Any], kind: str | N
         The features and how many trailing frames were repeated.
     """
     if n_frames is None:
-        n_frames = int(round(stereo.shape[1] / params["sample_rate"] / params["hop_s"]))
-    features = spectrogram(audio_channels(stereo), params, kind)
+        n_frames = int(round(stereo.shape[1] / audio["sample_rate"] / audio["hop_s"]))
+    features = spectrogram(audio_channels(stereo), audio, kind)
     features, padded = fit_frames(features, n_frames)
     return features.astype(np.float32), padded
 
 
-def clip_features(path: str | Path, params: Mapping[str, Any], kind: str | None = None) -> np.ndarray:
+def clip_features(path: str | Path, audio: Mapping[str, Any], kind: str | None = None) -> np.ndarray:
     """A clip's features: float32 (n_bands, n_frames, 3), channels L, R, L-R, row 0 the highest band.
 
     The audio is cut to ``clip_seconds``; ``n_frames = round(clip_seconds / hop_s)`` (500 for
@@ -340,23 +341,23 @@ def clip_features(path: str | Path, params: Mapping[str, Any], kind: str | None 
     Raises:
         AudioError: an unusable file (named in the message).
     """
-    rate = params["sample_rate"]
+    rate = audio["sample_rate"]
     stereo = load_audio(path, rate)
-    if params["clip_seconds"] is None:
-        return signal_features(stereo, params, kind)[0]
-    n_samples = int(round(params["clip_seconds"] * rate))
-    have, slack = stereo.shape[1], round(params["hop_s"] * rate)
-    if have < n_samples * (1 - params["max_short_fraction"]):
-        raise AudioError(f"{path}: audio is {have / rate:.3f} s, more than {params['max_short_fraction']:.0%} "
-                         f"shorter than {params['clip_seconds']} s (truncated?)")
+    if audio["clip_seconds"] is None:
+        return signal_features(stereo, audio, kind)[0]
+    n_samples = int(round(audio["clip_seconds"] * rate))
+    have, slack = stereo.shape[1], round(audio["hop_s"] * rate)
+    if have < n_samples * (1 - audio["max_short_fraction"]):
+        raise AudioError(f"{path}: audio is {have / rate:.3f} s, more than {audio['max_short_fraction']:.0%} "
+                         f"shorter than {audio['clip_seconds']} s (truncated?)")
     stereo = stereo[:, :n_samples]
-    features, padded = signal_features(stereo, params, kind, frames_per_clip(params))
+    features, padded = signal_features(stereo, audio, kind, frames_per_clip(audio))
     if have < n_samples - slack:
         warnings.warn(AudioNote(
-            f"{path}: audio is {have / rate:.3f} s, shorter than {params['clip_seconds']} s; "
+            f"{path}: audio is {have / rate:.3f} s, shorter than {audio['clip_seconds']} s; "
             f"the last {padded} frames repeat the last full one"), stacklevel=2)
     elif have > n_samples + slack:
         warnings.warn(AudioNote(
-            f"{path}: audio is {have / rate:.3f} s, longer than {params['clip_seconds']} s; "
-            f"only its first {params['clip_seconds']} s are used"), stacklevel=2)
+            f"{path}: audio is {have / rate:.3f} s, longer than {audio['clip_seconds']} s; "
+            f"only its first {audio['clip_seconds']} s are used"), stacklevel=2)
     return features

@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -61,15 +62,25 @@ def writing(cache_dir: Path) -> Iterator[None]:
 
 
 def fingerprint(source: Path, mode: str = "stat") -> str:
-    """What identifies a source file's content: ``size mtime_ns``; with ``sha256`` its size and hash."""
+    """What identifies a source file's content: ``size mtime_ns``; with ``sha256`` its size and hash.
+
+    A file's hash is computed once per process for a given size and modification time (a clip is
+    checked before its extraction, under its claim and again after it), not once per check.
+    """
     info = os.stat(source)
     if mode == "stat":
         return f"{info.st_size} {info.st_mtime_ns}"
+    return f"{info.st_size} sha256:{_sha256(str(source), info.st_size, info.st_mtime_ns, info.st_ino)}"
+
+
+@lru_cache(maxsize=4096)
+def _sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    """The sha256 of a file's content, cached by its path, size, modification time and inode."""
     digest = hashlib.sha256()
-    with open(source, "rb") as handle:
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return f"{info.st_size} sha256:{digest.hexdigest()}"
+    return digest.hexdigest()
 
 
 def source_record(entry: Path) -> Path:

@@ -286,6 +286,27 @@ def timing_md(run_dir: Path) -> str:
     return markdown_table(("notebook", "seconds"), rows)
 
 
+def packages_md() -> str:
+    """The packages of ``avsc_lib`` in the layer order of the import contract (``pyproject.toml``,
+    checked by ``lint-imports``), each with its job (its docstring's first line) and modules."""
+    import importlib
+    import tomllib
+
+    from avsc_lib.core.params import PROJECT_ROOT
+
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in config["contracts"] if c.get("id") == "layers"]
+    rows = []
+    for depth, name in enumerate(layers, start=1):
+        package = importlib.import_module(name)
+        job = (package.__doc__ or "").strip().splitlines()[0].replace("``", "`")
+        folder = Path(package.__file__).parent
+        modules = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__") if package.__file__.endswith(
+            "__init__.py") else []
+        rows.append((depth, f"`{name.removeprefix('avsc_lib.')}`", job, ", ".join(modules) or "–"))
+    return markdown_table(("layer", "package", "its job", "modules"), rows)
+
+
 def write_generated(dest: Path, run_dir: Path, params: Mapping[str, Any] | None) -> list[Path]:
     """Write every generated figure and table of the book into ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -302,6 +323,7 @@ def write_generated(dest: Path, run_dir: Path, params: Mapping[str, Any] | None)
         "classes.md": classes_md,
         "training.md": lambda: training_md(params),
         "storage.md": lambda: storage_md(params),
+        "packages.md": packages_md,
     }
     paths = write_figures(dest, params)
     for name, make in tables.items():
