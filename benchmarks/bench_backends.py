@@ -21,9 +21,9 @@ from typing import Callable
 import keras
 import numpy as np
 
+from avsc_lib.core.paper import PARAMETERS
 from avsc_lib.models.fusion import build_audiovisual_network
 from avsc_lib.models.summary import build_paper_networks, count_parameters
-from avsc_lib.core.paper import PARAMETERS
 
 
 def device_name() -> str:

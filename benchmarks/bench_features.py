@@ -111,8 +111,8 @@ def measure_gammatone(channels: list[np.ndarray]) -> dict[str, object]:
 
 def measure_end_to_end(paths: list[Path], kind: str, small: int = 3) -> dict[str, object]:
     """``extract_audio_features`` in one process: marginal time per clip, start-up excluded."""
-    from avsc_lib.features.audio_cache import extract_audio_features
     from avsc_lib.core.params import load_params
+    from avsc_lib.features.audio_cache import extract_audio_features
 
     params = load_params()
     with tempfile.TemporaryDirectory() as tmp:

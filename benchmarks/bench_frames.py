@@ -169,8 +169,8 @@ def pipeline_seconds(clip_paths: list[Path], size: int) -> dict[str, float]:
     """Decode alone, network alone, and extract_frame_features (overlapped) on a few clips."""
     from dataclasses import dataclass
 
-    from avsc_lib.features import frame_features
     from avsc_lib.core.params import load_params
+    from avsc_lib.features import frame_features
     from avsc_lib.features.video import decode_frames
 
     @dataclass(frozen=True)

@@ -117,9 +117,9 @@ def step_costs(params: dict, step: str, repeats: int, scaled_batch: int | None, 
 
     from avsc_lib.training import networks as training
     from avsc_lib.training.fitting import compile_model, precision_policy
-    from avsc_lib.training.segments import SplitData, segment_geometry
-    from avsc_lib.training.pipelines import WindowSampler, segment_dataset
     from avsc_lib.training.graph import FRAME_STEPS, step_settings
+    from avsc_lib.training.pipelines import WindowSampler, segment_dataset
+    from avsc_lib.training.segments import SplitData, segment_geometry
 
     settings = step_settings(params, step)
     batch = scaled_batch or settings["batch_size"]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from avsc_lib.core.params import load_params
 from avsc_lib.features import audio
 from avsc_lib.features.audio import AudioError, AudioNote
-from avsc_lib.core.params import load_params
 
 
 def write_wav(path: Path, seconds: float = 1.0, rate: int = 48000, channels: int = 2,

@@ -380,8 +380,8 @@ def test_every_chapter_renders_in_chromium(smoke_book):
 
 
 def test_paper_numbers_come_from_avsc_lib_paper():
-    from avsc_lib.study import bookgen
     from avsc_lib.core import paper
+    from avsc_lib.study import bookgen
     text = bookgen.paper_tables_md()
     for values in paper.ACCURACY.values():
         for value in values.values():
@@ -396,9 +396,9 @@ def test_paper_numbers_come_from_avsc_lib_paper():
 
 
 def test_run_results_beside_the_paper_and_labelled(tmp_path):
-    from avsc_lib.study import bookgen
     from avsc_lib.core import paper
     from avsc_lib.core.params import load_params
+    from avsc_lib.study import bookgen
 
     params = load_params(REPO / "params" / "smoke.yml")
     assert "Not available" in bookgen.run_results_md(tmp_path, params)
@@ -469,8 +469,8 @@ def test_browser_test_must_have_chromium_as_root_or_in_ci(monkeypatch):
 
 
 def test_avsc_book_without_run_builds_the_last_run(tmp_path, monkeypatch, capsys):
-    from avsc_lib.core import params as params_module
     from avsc_lib.cli import main
+    from avsc_lib.core import params as params_module
 
     monkeypatch.setattr(params_module, "PROJECT_ROOT", tmp_path)  # the default build folder: tmp/build
     pointer = tmp_path / "build" / study.LAST_RUN_FILE

@@ -10,12 +10,11 @@ import pytest
 import soundfile as sf
 import yaml
 
-from avsc_lib.features import audio_cache as cache
-from avsc_lib.features import extraction
-
 from avsc_lib import cli
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, load_params
+from avsc_lib.features import audio_cache as cache
+from avsc_lib.features import extraction
 
 SECONDS = 1.0
 
@@ -286,9 +285,9 @@ def test_workers_do_not_inherit_the_callers_modules(monkeypatch):
 
 def test_cache_folder_follows_the_synthetic_data_set(tmp_path):
     """A regenerated synthetic set reuses clip names with new content: its cache must differ."""
+    from avsc_lib.core.params import PARAMS_DIR
     from avsc_lib.features.audio_cache import audio_cache_dir
     from avsc_lib.features.frame_features import visual_cache_dir
-    from avsc_lib.core.params import PARAMS_DIR
 
     smoke = load_params(PARAMS_DIR / "smoke.yml", {"build_dir": str(tmp_path)})
     other_seed = dict(smoke, synth_seed=1)

@@ -15,14 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avsc_lib.features import audio_cache as cache
-
-from avsc_lib.features import cache_entries
-
 from avsc_lib import cli
-
-from avsc_lib.features import frame_cache
 from avsc_lib.core.params import load_params
+from avsc_lib.features import audio_cache as cache
+from avsc_lib.features import cache_entries
+from avsc_lib.features import frame_cache
 from test_cache import make_clips, write_wav
 from videos import write_clip as write_video
 
@@ -173,8 +170,8 @@ def test_a_read_only_filesystem_is_named(tmp_path, params, monkeypatch):
 
 _EXTRACT = """
 import json, sys
-from avsc_lib.features import audio_cache as cache
 from avsc_lib.core.params import load_params
+from avsc_lib.features import audio_cache as cache
 params = load_params(overrides={"clip_seconds": 1.0, "build_dir": sys.argv[1]})
 report = cache.extract_audio_features(sys.argv[2:], params, "gammatone", progress=False)
 print(json.dumps({"computed": report.computed, "cached": report.cached, "failed": report.failed}))

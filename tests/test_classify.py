@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avsc_lib.core.classes import CLASSES
 from avsc_lib.apply.classify import Classifier, plot_paths
 from avsc_lib.cli import main as avsc_main
+from avsc_lib.core.classes import CLASSES
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.paper import OUTPUTS
 from avsc_lib.core.params import load_params

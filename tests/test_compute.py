@@ -7,10 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from avsc_lib.training.fitting import compile_model, precision_policy
 from avsc_lib.core.params import PARAMS_DIR, load_params
-from avsc_lib.training.runs import run_dir
+from avsc_lib.training.fitting import compile_model, precision_policy
 from avsc_lib.training.networks import build_fusion_model
+from avsc_lib.training.runs import run_dir
 from avsc_lib.training.steps import load_run, train_audio, train_fusion, train_visual
 from test_training import tiny, toy_split
 

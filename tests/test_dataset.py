@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from avsc_lib.core.classes import CLASSES
 from avsc_lib.cli import main
+from avsc_lib.core.classes import CLASSES
+from avsc_lib.core.errors import AvscError
 from avsc_lib.data.checks import check_root
 from avsc_lib.data.layout import DatasetError, load_split, parse_name
-from avsc_lib.core.errors import AvscError
 from avsc_lib.data.synth import generate, is_complete
 
 TRAIN = "evaluation_setup/fold1_train.csv"

@@ -12,11 +12,12 @@ import pytest
 from sklearn import metrics as skm
 
 from avsc_lib.apply import predict
-from avsc_lib.evaluation import evaluate as evaluation
-from avsc_lib.core.classes import CLASSES
-from avsc_lib.data.layout import Clip
 from avsc_lib.cli import main as avsc_main
+from avsc_lib.core.classes import CLASSES
 from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import PARAMS_DIR, load_params, save_params
+from avsc_lib.data.layout import Clip
+from avsc_lib.evaluation import evaluate as evaluation
 from avsc_lib.evaluation.evaluate import evaluate_run
 from avsc_lib.evaluation.metrics import (
     Evaluation,
@@ -30,9 +31,8 @@ from avsc_lib.evaluation.metrics import (
     score,
 )
 from avsc_lib.evaluation.submission import read_submission, write_submission
-from avsc_lib.core.params import PARAMS_DIR, load_params, save_params
-from avsc_lib.training.segments import SplitData
 from avsc_lib.training.runs import Run
+from avsc_lib.training.segments import SplitData
 
 
 def random_probs(n: int, seed: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:

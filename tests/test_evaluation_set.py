@@ -9,8 +9,8 @@ import soundfile as sf
 
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.data.checks import check_root
-from avsc_lib.data.layout import feature_clips, is_evaluation_root, load_split
 from avsc_lib.data.evaluation_set import make_evaluation_root, media_seconds
+from avsc_lib.data.layout import feature_clips, is_evaluation_root, load_split
 from avsc_lib.evaluation.submission import read_submission
 
 pytestmark = [pytest.mark.slow,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avsc_lib.features import frame_cache as fc
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.core.params import PARAMS_DIR, load_params
+from avsc_lib.features import frame_cache as fc
 from avsc_lib.features.video import read_frames
 from videos import FakeClip, write_clip  # tests/videos.py
 

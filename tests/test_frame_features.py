@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
-from avsc_lib.features import frame_features as ff
 from avsc_lib.cli import main as avsc_main
 from avsc_lib.core.errors import AvscError
-from avsc_lib.features.frame_cache import dataset_clips
 from avsc_lib.core.params import PARAMS_DIR, load_params
+from avsc_lib.features import frame_features as ff
+from avsc_lib.features.frame_cache import dataset_clips
 from avsc_lib.features.video import read_frames
 from videos import FakeClip, write_clip  # tests/videos.py
 

@@ -11,19 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avsc_lib.features import audio_cache as cache
-
-from avsc_lib.features import frame_cache
-
-from avsc_lib.study import inputs as splits
 from avsc_lib.core.classes import label_to_index
-from avsc_lib.data.layout import load_split
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, load_params
-from avsc_lib.training.segments import LazyClips, segment_geometry
-from avsc_lib.training.pipelines import WindowSampler
-from avsc_lib.study.inputs import StudyInputs
+from avsc_lib.data.layout import load_split
 from avsc_lib.data.synth import PROFILES, ensure_dataset
+from avsc_lib.features import audio_cache as cache
+from avsc_lib.features import frame_cache
+from avsc_lib.study import inputs as splits
+from avsc_lib.study.inputs import StudyInputs
+from avsc_lib.training.pipelines import WindowSampler
+from avsc_lib.training.segments import LazyClips, segment_geometry
 
 SMOKE = PROFILES["smoke"]
 FRAMES = int(SMOKE.clip_seconds * 5)  # 5 frames a second

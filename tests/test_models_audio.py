@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
+from avsc_lib.core.paper import PARAMETERS
 from avsc_lib.models.audio import FEATURE_LAYER, build_audio_subnetwork
 from avsc_lib.models.summary import count_parameters
-from avsc_lib.core.paper import PARAMETERS
 
 STAGE_SHAPES = {
     "audio": (64, 50, 3),

@@ -9,13 +9,13 @@ import keras
 import numpy as np
 import pytest
 
+from avsc_lib.core.paper import OUTPUTS, PARAMETERS
 from avsc_lib.models import summary
 from avsc_lib.models.audio import FEATURE_LAYER, build_audio_subnetwork
 from avsc_lib.models.backbone import build_frame_encoder
 from avsc_lib.models.fusion import build_audiovisual_network, copy_weights, set_subnetworks_trainable
 from avsc_lib.models.summary import count_parameters
 from avsc_lib.models.visual import build_visual_head
-from avsc_lib.core.paper import OUTPUTS, PARAMETERS
 
 SMALL = 32
 FUSION_TRAINABLE = 272_704

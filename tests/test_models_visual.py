@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import pytest
 
+from avsc_lib.core.paper import PARAMETERS
 from avsc_lib.models import backbone
 from avsc_lib.models.summary import count_parameters
 from avsc_lib.models.visual import build_visual_head, build_visual_subnetwork
-from avsc_lib.core.paper import PARAMETERS
 
 SMALL = 32  # VGG16 maps a 32x32 frame to 1x1x512: fast, same parameter count
 

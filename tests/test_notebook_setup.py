@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avsc_lib.study import notebook
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, ParamsError, display_path, load_params, save_params
+from avsc_lib.study import notebook
 
 SMOKE = PARAMS_DIR / "smoke.yml"
 

@@ -13,8 +13,8 @@ import nbformat
 import pytest
 from papermill.inspection import inspect_notebook
 
-from avsc_lib.study import nbparams
 from avsc_lib.core.params import PARAMS_DIR, defaults, key_notes
+from avsc_lib.study import nbparams
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

@@ -7,11 +7,11 @@ import pytest
 
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import load_params
+from avsc_lib.training.pipelines import WindowSampler, mix_pairs, one_hot, segment_dataset
 from avsc_lib.training.segments import (
     LazyClips, SegmentGeometry, SplitData, check_lengths, clip_segments, minmax_scale, segment_geometry, window,
     window_starts,
 )
-from avsc_lib.training.pipelines import WindowSampler, mix_pairs, one_hot, segment_dataset
 
 GEOMETRY = SegmentGeometry(audio_frames=50, video_frames=5, clip_segments=10)
 ANCHOR = 1000.0

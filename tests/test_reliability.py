@@ -15,16 +15,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avsc_lib.data import validation as data_check
-
-from avsc_lib.study import provenance
 from avsc_lib.cli import main as avsc_main
-from avsc_lib.data.checks import check_root
-from avsc_lib.data.layout import load_split
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, load_params
-from avsc_lib.evaluation.submission import read_submission
+from avsc_lib.data import validation as data_check
+from avsc_lib.data.checks import check_root
 from avsc_lib.data.identity import describe_data
+from avsc_lib.data.layout import load_split
+from avsc_lib.evaluation.submission import read_submission
+from avsc_lib.study import provenance
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 import pytest
 
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import PARAMS_DIR, build_path, load_params
 from avsc_lib.data.identity import data_fingerprint
 from avsc_lib.training import runs
 from avsc_lib.training.graph import STEP_NAMES
-from avsc_lib.training.steps import load_run
-from avsc_lib.core.errors import AvscError
-from avsc_lib.core.params import PARAMS_DIR, build_path, load_params
 from avsc_lib.training.runs import CallbackState, run_dir, start_run
+from avsc_lib.training.steps import load_run
 
 
 @pytest.fixture

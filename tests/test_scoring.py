@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from avsc_lib.core.classes import CLASSES
 from avsc_lib.cli import main as avsc_main
+from avsc_lib.core.classes import CLASSES
 from avsc_lib.core.errors import AvscError
 from avsc_lib.evaluation.scoring import score_submission
 from avsc_lib.evaluation.submission import write_clip_submission, write_submission

@@ -12,15 +12,15 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
-from avsc_lib.study import provenance
-from avsc_lib.study import runner as study
-from avsc_lib.core.classes import CLASSES
 from avsc_lib.cli import main
+from avsc_lib.core.classes import CLASSES
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.paper import OUTPUTS
 from avsc_lib.core.params import load_params
-from avsc_lib.training.runs import run_dir
+from avsc_lib.study import provenance
+from avsc_lib.study import runner as study
 from avsc_lib.study.inputs import StudyInputs
+from avsc_lib.training.runs import run_dir
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "params" / "smoke.yml"

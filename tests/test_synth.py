@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avsc_lib.data import synth
-from avsc_lib.core.classes import CLASSES
 from avsc_lib.cli import main
-from avsc_lib.data.checks import check_root
-from avsc_lib.data.layout import load_split, parse_name
+from avsc_lib.core.classes import CLASSES
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import PARAMS_DIR, load_params
+from avsc_lib.data import synth
+from avsc_lib.data.checks import check_root
+from avsc_lib.data.layout import load_split, parse_name
 from avsc_lib.data.synth import PROFILES, ensure_dataset, generate, is_complete, plan_clips
 from avsc_lib.data.synth_design import LOOK_LAYOUTS, LOOK_RANGES, SOUND_RANGES
 SMOKE = PROFILES["smoke"]

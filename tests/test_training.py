@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from avsc_lib.training.networks import pretrained_encoder
-from avsc_lib.training.fitting import compile_model, distribution_strategy, schedule_callbacks
 from avsc_lib.core.params import PARAMS_DIR, load_params
-from avsc_lib.training.segments import SplitData
+from avsc_lib.training.fitting import compile_model, distribution_strategy, schedule_callbacks
 from avsc_lib.training.graph import step_settings
+from avsc_lib.training.networks import pretrained_encoder
 from avsc_lib.training.runs import BEST_WEIGHTS, DONE_FILE, read_log, run_dir
+from avsc_lib.training.segments import SplitData
 from avsc_lib.training.steps import (
     finetune_fusion, load_run, step_spec, train_audio, train_fusion, train_visual, train_visual_unfrozen,
 )

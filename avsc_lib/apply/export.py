@@ -105,9 +105,9 @@ def network_on_frames(folder: str | Path) -> tuple[Any, dict[str, Any], dict[str
     Returns:
         The network, the run's parameters and the weights info of its VGG16.
     """
+    from avsc_lib.training.networks import build_fusion_model, copy_weights, pretrained_encoder, run_backbone
     from avsc_lib.training.runs import recorded_weights
     from avsc_lib.training.steps import load_run
-    from avsc_lib.training.networks import build_fusion_model, copy_weights, pretrained_encoder, run_backbone
 
     run, params = load_run(folder)
     if run.step not in ("fusion", "finetune"):

@@ -23,8 +23,8 @@ import av
 import numpy as np
 import soundfile as sf
 
-from avsc_lib.data.layout import SETUP_DIR, load_split
 from avsc_lib.core.errors import AvscError
+from avsc_lib.data.layout import SETUP_DIR, load_split
 from avsc_lib.data.media_check import audio_seconds
 
 MIN_SECONDS = 1.0  # one network input

@@ -48,10 +48,10 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from avsc_lib.core.classes import CLASSES
-from avsc_lib.data.layout import META_COLUMNS, META_FILE, SETUP_DIR, SPLIT_COLUMNS, split_file
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import display_path, feature_workers
 from avsc_lib.data.identity import MARKER, SYNTH_VERSION, dataset_root, synth_root
+from avsc_lib.data.layout import META_COLUMNS, META_FILE, SETUP_DIR, SPLIT_COLUMNS, split_file
 from avsc_lib.data.synth_audio import SAMPLE_RATE, render_audio
 from avsc_lib.data.synth_design import draw_city_look, draw_city_sound, draw_look_design, draw_sound_design
 from avsc_lib.data.synth_video import render_frames

@@ -39,9 +39,9 @@ def predict_segments(run: Any, data: Any, batch_size: int = 64) -> dict[str, np.
     Returns:
         Output name -> (clips, segments, classes) float32 probabilities.
     """
-    from avsc_lib.training.segments import segment_geometry
-    from avsc_lib.training.pipelines import segment_dataset
     from avsc_lib.core.params import load_params
+    from avsc_lib.training.pipelines import segment_dataset
+    from avsc_lib.training.segments import segment_geometry
 
     params = load_params(run.dir / "params.yml")
     geometry = segment_geometry(params)
@@ -61,8 +61,8 @@ def predict_clips(run: Any, data: Any, params: Mapping[str, Any], batch_size: in
     Returns:
         Output name -> one (seconds, classes) array per clip, in order.
     """
-    from avsc_lib.training.segments import fetch, segment_geometry, segments_in
     from avsc_lib.training.pipelines import segment_dataset
+    from avsc_lib.training.segments import fetch, segment_geometry, segments_in
 
     geometry = segment_geometry(params)
     counts = [segments_in(arrays, geometry) for i in range(len(data)) for arrays in fetch(data, [i], run.inputs)]

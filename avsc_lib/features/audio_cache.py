@@ -40,11 +40,11 @@ import numpy as np
 from tqdm import tqdm
 
 from avsc_lib.core.atomic import save_npy
-from avsc_lib.features.cache_entries import CacheWriteError, compute_entry, stale_temporaries, writing
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import build_path, params_hash, save_params
 from avsc_lib.core.progress import Progress
 from avsc_lib.data.identity import data_identity
+from avsc_lib.features.cache_entries import CacheWriteError, compute_entry, stale_temporaries, writing
 from avsc_lib.features.extraction import (
     ExtractionReport, exit_with_parent, failed_file, on_write_error, report_status, reporting, root_params,
     select_shard, split_cached, write_failures,

@@ -33,14 +33,14 @@ import numpy as np
 from PIL import Image
 
 from avsc_lib.core.atomic import atomic_path
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import build_path, feature_workers, params_hash, save_params
+from avsc_lib.data.identity import data_identity
+from avsc_lib.features.cache_entries import compute_entry, stale_temporaries, writing
 from avsc_lib.features.extraction import (
     ExtractionReport, extract_in_threads, failed_file, on_write_error, report_status, reporting, root_params,
     select_shard, split_cached, write_failures,
 )
-from avsc_lib.features.cache_entries import compute_entry, stale_temporaries, writing
-from avsc_lib.core.errors import AvscError
-from avsc_lib.core.params import build_path, feature_workers, params_hash, save_params
-from avsc_lib.data.identity import data_identity
 from avsc_lib.features.video import decode_frames, iter_frames
 
 FORMAT_VERSION = 1

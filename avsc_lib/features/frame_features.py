@@ -33,16 +33,16 @@ from typing import Any, Mapping
 import numpy as np
 
 from avsc_lib.core.atomic import save_npy, write_text
+from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import build_path, feature_workers, params_hash, save_params
+from avsc_lib.data.identity import data_identity
+from avsc_lib.features.cache_entries import compute_entry, is_current, stale_temporaries, writing
+from avsc_lib.features.encoder import Encoder, backbone_info, build_encoder, weights_identity
 from avsc_lib.features.extraction import (
     ExtractionReport, extract_in_threads, failed_file, on_write_error, report_status, reporting, root_params,
     select_shard, split_cached, write_failures,
 )
-from avsc_lib.features.cache_entries import compute_entry, is_current, stale_temporaries, writing
-from avsc_lib.core.errors import AvscError
 from avsc_lib.features.frame_cache import dataset_clips, decode_clip, frames_per_clip, load_frames
-from avsc_lib.core.params import build_path, feature_workers, params_hash, save_params
-from avsc_lib.data.identity import data_identity
-from avsc_lib.features.encoder import Encoder, backbone_info, build_encoder, weights_identity
 
 FORMAT_VERSION = 1  # bump when the code changes what the files hold (e.g. the frame scaling)
 # Parameters that shape the cached features, besides the backbone weights' identity.

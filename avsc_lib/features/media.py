@@ -19,8 +19,8 @@ from typing import Iterator
 import av
 import numpy as np
 
-from avsc_lib.features.audio import RESAMPLER, note_rate, to_stereo
 from avsc_lib.core.errors import AvscError
+from avsc_lib.features.audio import RESAMPLER, note_rate, to_stereo
 
 
 @dataclass(frozen=True)

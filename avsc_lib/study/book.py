@@ -98,8 +98,8 @@ def _prune_toc(entries: list[dict[str, Any]], src: Path) -> list[dict[str, Any]]
 def assemble_book(run_dir: Path, src: Path) -> Path:
     """Write the book source tree: ``book/`` + the run's notebooks + generated figures/tables, its
     launch and repository buttons set for the repository's URL (none when it is unknown)."""
-    from avsc_lib.study import bookgen
     from avsc_lib.core import repository
+    from avsc_lib.study import bookgen
     if src.exists():
         shutil.rmtree(src)
     shutil.copytree(BOOK_DIR, src, ignore=shutil.ignore_patterns("_build", "generated"))

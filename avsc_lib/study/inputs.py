@@ -18,9 +18,9 @@ from avsc_lib.core.classes import label_to_index
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import feature_workers
 from avsc_lib.data.layout import Clip, load_split
+from avsc_lib.data.synth import ensure_dataset
 from avsc_lib.features import audio_cache, frame_cache, frame_features
 from avsc_lib.features.encoder import Backbone
-from avsc_lib.data.synth import ensure_dataset
 from avsc_lib.training.segments import LazyClips, SplitData, check_lengths, segment_geometry
 
 LAZY_ABOVE_CLIPS = 2000  # larger splits are read clip by clip as the pipeline asks (the real data set)

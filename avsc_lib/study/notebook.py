@@ -23,11 +23,11 @@ from typing import Any, Mapping
 import yaml
 
 from avsc_lib.core.errors import AvscError
+from avsc_lib.core.params import build_path, defaults, display_path, load_params, parse_override
+from avsc_lib.study.inputs import StudyInputs
 from avsc_lib.study.nbparams import (
     DEFAULT_PARAMS_FILE, NOTEBOOK_DIR, notebook_keys, notebook_overrides, unused_setting_error,
 )
-from avsc_lib.core.params import build_path, defaults, display_path, load_params, parse_override
-from avsc_lib.study.inputs import StudyInputs
 from avsc_lib.study.runner import RUN_PARAMS_FILE
 
 INTERACTIVE_PREFIX = "interactive-"

@@ -19,9 +19,9 @@ from typing import Any, Callable, Mapping
 
 from avsc_lib.core.atomic import write_text
 from avsc_lib.core.errors import AvscError
-from avsc_lib.study.nbparams import notebook_parameters
 from avsc_lib.core.params import PROJECT_ROOT, build_path, load_params, save_params
 from avsc_lib.core.progress import Monitor
+from avsc_lib.study.nbparams import notebook_parameters
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 BOOK_DIR = PROJECT_ROOT / "book"
 NOTEBOOK_PATTERN = "0[1-5]_*.ipynb"

@@ -22,8 +22,8 @@ import keras
 import tensorflow as tf
 
 from avsc_lib.core.errors import AvscError
-from avsc_lib.training.pipelines import WindowSampler
 from avsc_lib.core.progress import report
+from avsc_lib.training.pipelines import WindowSampler
 from avsc_lib.training.runs import BACKUP_DIR, BEST_WEIGHTS, CALLBACK_STATE, LOG_FILE, CallbackState, read_log, start_run
 
 

@@ -14,8 +14,8 @@ import keras
 
 from avsc_lib.core.errors import AvscError
 from avsc_lib.features.encoder import Backbone, backbone_info, build_encoder
-from avsc_lib.training.segments import segment_geometry
 from avsc_lib.training.runs import BACKBONE_FILE, BEST_WEIGHTS, is_done, run_dir
+from avsc_lib.training.segments import segment_geometry
 
 VISUAL_FEATURE_DIM = 512  # channels of VGG16's last block: one cached feature per frame
 

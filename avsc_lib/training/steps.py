@@ -31,21 +31,21 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 
 from avsc_lib.core.errors import AvscError
-from avsc_lib.training.fitting import compile_model, fit_run
-from avsc_lib.features.encoder import Backbone
 from avsc_lib.core.paper import OUTPUTS
 from avsc_lib.core.params import load_params
+from avsc_lib.features.encoder import Backbone
+from avsc_lib.training.fitting import compile_model, fit_run
 from avsc_lib.training.graph import Step, StepInputs, get_step, step_settings, upstream_steps, visual_subnetwork_step
 from avsc_lib.training.networks import (
     build_audio_model, build_fusion_model, build_visual_frames_model, build_visual_model, copy_weights, fusion_backbone,
     head_of, pretrained_encoder, tuned_encoder, untrained_encoder,
 )
-from avsc_lib.training.segments import SplitData, segment_geometry
 from avsc_lib.training.pipelines import WindowSampler, segment_dataset
 from avsc_lib.training.runs import (
     BEST_WEIGHTS, DONE_FILE, PARAMS_FILE, Run, is_done, note_run, run_dir, run_key, write_backbone,
     write_done,
 )
+from avsc_lib.training.segments import SplitData, segment_geometry
 
 EVAL_BATCH_SIZE = 64
 
