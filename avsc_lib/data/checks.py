@@ -33,7 +33,7 @@ def _file_state(path: Path, cache: dict[Path, str]) -> str:
     return cache[path]
 
 
-def check_rows(root: Path, file: str, rows, labelled: bool, files: dict[Path, str]) -> list[Problem]:
+def check_rows(root: Path, file: str, rows: list, labelled: bool, files: dict[Path, str]) -> list[Problem]:
     """Problems of the rows of one CSV: names, labels, files on disk, duplicates."""
     problems: list[Problem] = []
     seen: dict[str, int] = {}

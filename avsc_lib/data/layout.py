@@ -116,7 +116,7 @@ def split_file(root: str | Path, split: str) -> Path:
     return Path(root) / SETUP_DIR / f"fold1_{split}.csv"
 
 
-def read_table(path: Path, columns: tuple[str, ...], root: Path | None = None):
+def read_table(path: Path, columns: tuple[str, ...], root: Path | None = None) -> tuple[list, list[Problem]]:
     """Read a tab-separated table with a header; return its rows with line numbers and problems.
 
     Args:

@@ -8,7 +8,7 @@ from avsc_lib.core.classes import CLASSES
 from avsc_lib.core.errors import AvscError
 
 
-def pick_clip(clips: list, name: str | None = None):
+def pick_clip(clips: list, name: str | None = None) -> Any:
     """The clip called ``name`` (None: the first one); AvscError naming the split otherwise."""
     if not clips:
         raise AvscError("the split holds no clips")

@@ -117,6 +117,7 @@ class Evaluation:
 
     @property
     def outputs(self) -> tuple[str, ...]:
+        """The outputs scored, in the run's order."""
         return tuple(self.probs)
 
     def metrics(self) -> dict[str, dict[str, Any]]:

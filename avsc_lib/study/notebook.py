@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import yaml
 
 from avsc_lib.core.errors import AvscError
+from avsc_lib.core.param_set import Params
 from avsc_lib.core.params import build_path, defaults, display_path, load_params, parse_override
 from avsc_lib.study.inputs import StudyInputs
 from avsc_lib.study.nbparams import (
@@ -46,7 +47,7 @@ class Setup:
     """
 
     name: str
-    params: dict[str, Any]
+    params: Params
     params_file: Path
     overrides: dict[str, Any]
     output_dir: Path
@@ -146,7 +147,7 @@ def step_summary(run: Any) -> dict[str, Any]:
     }
 
 
-def steps_table(params: Mapping[str, Any] | None = None, runs: list | None = None):
+def steps_table(params: Mapping[str, Any] | None = None, runs: list | None = None) -> Any:
     """A DataFrame of :func:`step_summary` for ``runs`` (default: every run the notebook reused
     or computed since :func:`start`), indexed by run folder; the index's name says where those
     lie (``run folder in build/runs/``), and each keeps its per-epoch log as ``log.csv``."""

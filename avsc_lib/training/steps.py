@@ -76,14 +76,17 @@ class StepSpec:
 
     @property
     def step(self) -> str:
+        """The step's name."""
         return self.row.name
 
     @property
     def inputs(self) -> tuple[str, ...]:
+        """The inputs of its model (``audio``, ``visual``)."""
         return self.row.inputs
 
     @property
     def visual(self) -> str | None:
+        """How it reads the visual input: ``features``, ``frames`` or None."""
         return self.row.visual
 
     @property
@@ -93,6 +96,7 @@ class StepSpec:
 
     @property
     def monitor(self) -> str:
+        """What the checkpoint keeps the best of: the late output's accuracy for the fusion steps."""
         return "val_late_accuracy" if self.loss_outputs else "val_accuracy"
 
 
