@@ -70,8 +70,7 @@ def cli_predict(args: argparse.Namespace) -> int:
     evaluation_set = is_evaluation_root(root)
     if evaluation_set and args.split != "test":
         raise AvscError(f"{root}: an evaluation set has only the test split (fold1_test.csv)")
-    inputs = StudyInputs(params)
-    clips, other = inputs.clips(args.split), {}
+    clips, other = StudyInputs(params).clips(args.split), {}
     if not evaluation_set:
         other = _length_notes(clips, params, run.inputs)
         if other:
@@ -81,7 +80,7 @@ def cli_predict(args: argparse.Namespace) -> int:
                   + (" ..." if len(other) > 10 else ""))
     if evaluation_set or other:
         params["clip_seconds"] = None
-    data = split_data(run, params, inputs, args.split)
+    data = split_data(run, params, StudyInputs(params), args.split)  # clip_seconds as decided above
     missing = _missing_clips([clip.name for clip in clips], data)
     if missing:
         listed = "\n".join(f"  {name}: {why}" for name, why in sorted(missing.items()))

@@ -79,14 +79,18 @@ def predict_clips(run: Any, data: Any, params: Mapping[str, Any], batch_size: in
 
 
 def split_data(run: Any, params: Mapping[str, Any], inputs: StepInputs | None, split: str) -> Any:
-    """A split's inputs as a run takes them, from ``inputs``: its audio kind, and frames or the
-    features of the VGG16 its visual input went through (for the unfrozen visual step, the
-    features of the VGG16 it trained: see :func:`scoring_model`)."""
+    """A split's inputs as a run takes them, from ``inputs`` (made from ``params``): its audio
+    kind, and frames or the features of the VGG16 its visual input went through, as the run
+    recorded it (for the unfrozen visual step, the features of the VGG16 it trained: see
+    :func:`scoring_model`)."""
     from avsc_lib.training.runs import recorded_weights
 
     if inputs is None:
         raise AvscError(f"{run.dir}: no saved predictions on '{split}' and no inputs to compute them; "
                         "pass the study's inputs (avsc_lib.study.inputs.study_inputs(params))")
+
+    from avsc_lib.features.encoder import Backbone
+    from avsc_lib.training.networks import run_backbone, trained_backbone
 
     audio = run.kind if "audio" in run.inputs else None
     visual = backbone = None
@@ -94,10 +98,12 @@ def split_data(run: Any, params: Mapping[str, Any], inputs: StepInputs | None, s
         # the backbone the run was trained on, not whatever weights=auto finds today
         params = {**params, "weights": recorded_weights(run.dir) or params["weights"]}
         visual = "frames" if run.step == "finetune" else "features"
-        if run.step in ("fusion", "visual_unfrozen"):
-            from avsc_lib.training.networks import run_backbone, trained_backbone
-
-            backbone = trained_backbone(run.dir, params) if run.step == "visual_unfrozen" else run_backbone(run.dir, params)
+        if run.step == "visual_unfrozen":
+            backbone = trained_backbone(run.dir, params)
+        elif run.step == "fusion":
+            backbone = run_backbone(run.dir, params)
+        elif visual == "features":
+            backbone = Backbone.pretrained(params)
     return inputs.split(split, audio=audio, visual=visual, backbone=backbone)
 
 
