@@ -13,7 +13,12 @@ from typing import Any, Callable, Iterator, Mapping
 
 
 class Section(Mapping[str, Any]):
-    """The keys of one section of the parameter file, read-only, as items and attributes."""
+    """Parameters as a read-only mapping whose keys are also attributes (one section of the file).
+
+    Args:
+        name: what the keys are, for messages (a section's name).
+        values: key -> value.
+    """
 
     __slots__ = ("_name", "_values")
 
@@ -25,8 +30,7 @@ class Section(Mapping[str, Any]):
         try:
             return self._values[key]
         except KeyError:
-            raise KeyError(f"{key!r} is not a parameter of the section {self._name!r}: "
-                           f"{', '.join(self._values)}") from None
+            raise KeyError(f"{key!r} is not a parameter of {self._name}") from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -43,16 +47,17 @@ class Section(Mapping[str, Any]):
             raise AttributeError(err.args[0]) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise TypeError(f"parameters are read-only (section {self._name!r})")
+        raise TypeError(f"parameters are read-only ({self._name}); params.replace({name}=...) gives a changed, "
+                        "validated copy")
 
     def __reduce__(self) -> tuple:
         return Section, (self._name, self._values)
 
     def __repr__(self) -> str:
-        return f"Section({self._name!r}, {self._values!r})"
+        return f"{type(self).__name__}({self._name!r}, {self._values!r})"
 
 
-class Params(Mapping[str, Any]):
+class Params(Section):
     """A complete, validated parameter set (see :func:`avsc_lib.core.params.load_params`).
 
     Args:
@@ -61,40 +66,24 @@ class Params(Mapping[str, Any]):
         validate: checks a changed copy (:meth:`replace`); returns its complete values.
     """
 
-    __slots__ = ("_values", "_sections", "_validate")
+    __slots__ = ("_sections", "_validate")
 
     def __init__(self, values: Mapping[str, Any], sections: Mapping[str, tuple[str, ...]],
                  validate: Callable[[Mapping[str, Any]], Mapping[str, Any]]):
-        object.__setattr__(self, "_values", dict(values))
+        super().__init__("the parameter set", values)
         object.__setattr__(self, "_sections", dict(sections))
         object.__setattr__(self, "_validate", validate)
 
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name in self._values:
-            return self._values[name]
-        if name in self._sections:
+        if not name.startswith("_") and name not in self._values and name in self._sections:
             return self.section(name)
-        raise AttributeError(f"no parameter or section {name!r}; sections: {', '.join(self._sections)}")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise TypeError(f"parameters are read-only; params.replace({name}=...) gives a changed, validated copy")
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            raise AttributeError(f"no parameter or section {name!r}; sections: {', '.join(self._sections)}") from None
 
     def __reduce__(self) -> tuple:
         return Params, (self._values, self._sections, self._validate)
-
-    def __repr__(self) -> str:
-        return f"Params({self._values!r})"
 
     @property
     def sections(self) -> tuple[str, ...]:
@@ -105,7 +94,7 @@ class Params(Mapping[str, Any]):
         """The keys of one section (e.g. ``audio_features``) as a read-only view."""
         if name not in self._sections:
             raise KeyError(f"no section {name!r}; sections: {', '.join(self._sections)}")
-        return Section(name, {key: self._values[key] for key in self._sections[name]})
+        return Section(f"the section {name!r}", {key: self._values[key] for key in self._sections[name]})
 
     def replace(self, **changes: Any) -> Params:
         """A validated copy with ``changes`` applied (ParamsError naming a bad key or value)."""
