@@ -175,3 +175,17 @@ def test_ensure_dataset_rules(smoke_root, tmp_path):
                                                               "build_dir": str(tmp_path)}))
     with pytest.raises(AvscError, match="synth_profile"):
         ensure_dataset(load_params(PARAMS_DIR / "paper.yml", {"build_dir": str(tmp_path)}))
+
+
+def test_the_marker_of_a_set_stays_what_version_1_wrote():
+    """The marker is part of every run key of a synthetic set (identity.data_fingerprint): a change
+    of its bytes, e.g. the generator's name following a module move, would rename every run folder
+    and regenerate every set. These are the bytes the generator has written since version 1."""
+    import hashlib
+    import json
+
+    from avsc_lib.data.synth import _marker
+
+    text = json.dumps(_marker(PROFILES["smoke"], 0, len(plan_clips(PROFILES["smoke"], 0))), indent=1) + "\n"
+    assert json.loads(text)["generator"] == "avsc_lib.synth"
+    assert hashlib.sha256(text.encode()).hexdigest() == "009c05852cd031fa45183743653d38b2ca01a4a11d29eb8c97ba92f2aeda5558"

@@ -20,6 +20,10 @@ from avsc_lib.data.layout import split_file
 
 SYNTH_VERSION = 1  # bump when the generator's output changes; stale sets are regenerated
 MARKER = "synth.json"  # the synthetic generator's marker in the root of a set it wrote
+# The generator's name in the marker: a fixed identifier (the module's path when version 1 was
+# written), not where the module lives now. The marker is part of every run key of a synthetic set
+# (data_fingerprint), so changing it renames every run folder and regenerates every set.
+GENERATOR_ID = "avsc_lib.synth"
 
 
 def synth_root(params: Mapping[str, Any]) -> Path:

@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from avsc_lib.core.classes import CLASSES
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import display_path, feature_workers
-from avsc_lib.data.identity import MARKER, SYNTH_VERSION, dataset_root, synth_root
+from avsc_lib.data.identity import GENERATOR_ID, MARKER, SYNTH_VERSION, dataset_root, synth_root
 from avsc_lib.data.layout import META_COLUMNS, META_FILE, SETUP_DIR, SPLIT_COLUMNS, split_file
 from avsc_lib.data.synth_audio import SAMPLE_RATE, render_audio
 from avsc_lib.data.synth_design import draw_city_look, draw_city_sound, draw_look_design, draw_sound_design
@@ -274,7 +274,7 @@ def _readme(profile: Profile, seed: int, clips: list[PlannedClip]) -> str:
 
 
 def _marker(profile: Profile, seed: int, n_clips: int) -> dict[str, Any]:
-    return {"generator": "avsc_lib.data.synth", "version": SYNTH_VERSION, "profile": asdict(profile),
+    return {"generator": GENERATOR_ID, "version": SYNTH_VERSION, "profile": asdict(profile),
             "seed": seed, "clips": n_clips}
 
 
