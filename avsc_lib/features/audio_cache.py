@@ -46,7 +46,7 @@ from avsc_lib.core.progress import Progress
 from avsc_lib.data.identity import data_identity
 from avsc_lib.features.cache_entries import CacheWriteError, compute_entry, stale_temporaries, writing
 from avsc_lib.features.extraction import (
-    ExtractionReport, exit_with_parent, failed_file, on_write_error, report_status, reporting, root_params,
+    ExtractionReport, exit_with_parent, failed_file, on_write_error, report_status, reporting, root_clips, root_params,
     select_shard, split_cached, write_failures,
 )
 
@@ -278,12 +278,8 @@ def _run(todo: list[AudioClip], params: Mapping[str, Any], kind: str, jobs: int,
 
 
 def feature_clips(root: str | Path, params: Mapping[str, Any]) -> list:
-    """The clips of a root (``dataset.feature_clips``): fold-1 train and evaluate, each cut to
-    ``max_clips``; a root without ``evaluation_setup/`` gives every file in ``audio/``."""
-    from avsc_lib.data.layout import feature_clips as root_clips
-
-    clips = root_clips(root, "audio", AUDIO_SUFFIXES, params["max_clips"])
-    return [AudioClip(c.stem, c) if isinstance(c, Path) else c for c in clips]
+    """The clips of a root whose audio ``avsc features`` caches (see ``extraction.root_clips``)."""
+    return root_clips(root, params, "audio", AUDIO_SUFFIXES, AudioClip)
 
 
 def cli_features(args: argparse.Namespace) -> int:

@@ -215,6 +215,17 @@ def on_write_error(report: ExtractionReport) -> Iterator[None]:
         raise
 
 
+def root_clips(root: str | Path, params: Mapping[str, Any], media: str, suffixes: tuple[str, ...],
+               record: Callable[[str, Path], Any]) -> list:
+    """The clips of a root for a cache command (``data.layout.feature_clips``): fold-1 train and
+    evaluate, each cut to ``max_clips``; a root without ``evaluation_setup/`` gives every file in
+    ``<media>/``, each as ``record(stem, path)``."""
+    from avsc_lib.data.layout import feature_clips
+
+    clips = feature_clips(root, media, suffixes, params["max_clips"])
+    return [record(c.stem, c) if isinstance(c, Path) else c for c in clips]
+
+
 def root_params(args: argparse.Namespace) -> dict[str, Any]:
     """The parameters of a cache command: ``--params`` and ``-p`` overrides, data root ``ROOT``;
     on an evaluation set every clip is as long as its files (``clip_seconds: null``)."""

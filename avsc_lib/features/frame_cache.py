@@ -38,7 +38,7 @@ from avsc_lib.core.params import build_path, feature_workers, params_hash, save_
 from avsc_lib.data.identity import data_identity
 from avsc_lib.features.cache_entries import compute_entry, stale_temporaries, writing
 from avsc_lib.features.extraction import (
-    ExtractionReport, extract_in_threads, failed_file, on_write_error, report_status, reporting, root_params,
+    ExtractionReport, extract_in_threads, failed_file, on_write_error, report_status, reporting, root_clips, root_params,
     select_shard, split_cached, write_failures,
 )
 from avsc_lib.features.video import decode_frames, iter_frames
@@ -268,12 +268,9 @@ def extract_frames(
 
 
 def dataset_clips(root: str | Path, params: Mapping[str, Any]) -> list:
-    """The clips of a root (``dataset.feature_clips``): fold-1 train and evaluate, each cut to
-    ``max_clips``; a root without ``evaluation_setup/`` gives every file in ``video/``."""
-    from avsc_lib.data.layout import feature_clips as root_clips
-
-    clips = root_clips(root, "video", VIDEO_SUFFIXES, params["max_clips"])
-    return [VideoClip(c.stem, c) if isinstance(c, Path) else c for c in clips]
+    """The clips of a root whose videos ``avsc decode`` and ``avsc frames`` cache (see
+    ``extraction.root_clips``)."""
+    return root_clips(root, params, "video", VIDEO_SUFFIXES, VideoClip)
 
 
 def cli_decode(args: argparse.Namespace) -> int:

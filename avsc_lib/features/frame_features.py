@@ -193,7 +193,6 @@ def extract_frame_features(
 
     todo = split_cached(clips, report, lambda clip: cache_dir / f"{clip.name}.npy", lambda clip: clip.video_path,
                         lambda entry: _is_done(entry, n_frames), mode)
-    report.cached.sort()
     if not todo:
         return report
     workers = max(1, decode_workers or feature_workers(params))
