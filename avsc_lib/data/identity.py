@@ -44,9 +44,10 @@ def dataset_root(params: Mapping[str, Any]) -> Path:
     return synth_root(params)
 
 
-def _marker(root: Path) -> dict[str, Any] | None:
+def read_marker(root: str | Path) -> dict[str, Any] | None:
+    """The synthetic generator's marker in ``root`` (None when there is none or it is unreadable)."""
     try:
-        return json.loads((root / MARKER).read_text())
+        return json.loads((Path(root) / MARKER).read_text())
     except (OSError, ValueError):
         return None
 
@@ -57,7 +58,7 @@ def describe_data(params: Mapping[str, Any]) -> dict[str, Any]:
     profile, seed = params.get("synth_profile"), params.get("synth_seed")
     if params.get("data_root"):
         try:
-            marker = _marker(Path(params["data_root"]))
+            marker = read_marker(params["data_root"])
             profile, seed = marker["profile"]["name"], marker["seed"]
         except (KeyError, TypeError):
             profile, seed = None, None
@@ -75,7 +76,7 @@ def data_identity(params: Mapping[str, Any]) -> str | None:
     """
     if params.get("data_root"):
         try:
-            marker = _marker(Path(params["data_root"]))
+            marker = read_marker(params["data_root"])
             identity = [marker["version"], marker["profile"]["name"], marker["seed"]]
         except (KeyError, TypeError):
             return None

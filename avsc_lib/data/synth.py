@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from avsc_lib.core.classes import CLASSES
 from avsc_lib.core.errors import AvscError
 from avsc_lib.core.params import display_path, feature_workers
-from avsc_lib.data.identity import GENERATOR_ID, MARKER, SYNTH_VERSION, dataset_root, synth_root
+from avsc_lib.data.identity import GENERATOR_ID, MARKER, SYNTH_VERSION, dataset_root, read_marker
 from avsc_lib.data.layout import META_COLUMNS, META_FILE, SETUP_DIR, SPLIT_COLUMNS, split_file
 from avsc_lib.data.synth_audio import SAMPLE_RATE, render_audio
 from avsc_lib.data.synth_design import draw_city_look, draw_city_sound, draw_look_design, draw_sound_design
@@ -280,11 +280,8 @@ def _marker(profile: Profile, seed: int, n_clips: int) -> dict[str, Any]:
 
 def is_complete(root: str | Path, profile: str, seed: int) -> bool:
     """Whether ``root`` holds a finished set of this generator version, profile and seed."""
-    try:
-        marker = json.loads((Path(root) / MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return marker == _marker(PROFILES[profile], seed, marker.get("clips"))
+    marker = read_marker(root)
+    return isinstance(marker, dict) and marker == _marker(PROFILES[profile], seed, marker.get("clips"))
 
 
 def generate(
@@ -377,10 +374,9 @@ def ensure_dataset(params: Mapping[str, Any]) -> Path:
             f"{params['clip_seconds']:g}; set clip_seconds: {seconds:g}"
         )
     seed = int(params["synth_seed"])
-    out = synth_root(params)
-    if not is_complete(out, profile, seed):
-        print(f"generating the synthetic {profile} data set (seed {seed}) into {display_path(out, params)}")
-    return generate(out, profile, seed, jobs=feature_workers(params))
+    if not is_complete(root, profile, seed):
+        print(f"generating the synthetic {profile} data set (seed {seed}) into {display_path(root, params)}")
+    return generate(root, profile, seed, jobs=feature_workers(params))
 
 
 def cli_synth(args: argparse.Namespace) -> int:
