@@ -230,7 +230,7 @@ def classes_md() -> str:
 def training_md(params: Mapping[str, Any] | None) -> str:
     """The step table (:data:`avsc_lib.training.graph.STEPS`): what each step starts from and reads,
     and its settings in this run, with paper.yml's (the authors' code) where they differ."""
-    from avsc_lib.training.graph import STEP_SETTINGS, STEPS, VISUAL_SUBNETWORK
+    from avsc_lib.training.graph import STEP_SETTINGS, STEPS, VISUAL_SUBNETWORK, runs_in
 
     default = defaults()
     params = params or default
@@ -243,8 +243,7 @@ def training_md(params: Mapping[str, Any] | None) -> str:
     titles = {step.name: step.title.split(" ", 1)[0].rstrip(".") for step in STEPS}
     rows, graph = [], []
     for step in STEPS:
-        switch = step.switch
-        ran = "yes" if switch is None or params.get(switch) else f"no ({switch}: false)"
+        ran = "yes" if runs_in(params, step.name) else f"no ({step.switch}: false)"
         loss = both(f"{step.name}_loss_outputs") if f"{step.name}_loss_outputs" in default else "–"
         rows.append((step.title, ran, *(both(f"{step.name}_{setting}") for setting in STEP_SETTINGS), loss))
         starts = [f"{titles['visual']} or {titles['visual_unfrozen']} (visual_unfreeze)" if up == VISUAL_SUBNETWORK
