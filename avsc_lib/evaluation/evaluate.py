@@ -83,14 +83,13 @@ def split_data(run: Any, params: Mapping[str, Any], inputs: StepInputs | None, s
     kind, and frames or the features of the VGG16 its visual input went through, as the run
     recorded it (for the unfrozen visual step, the features of the VGG16 it trained: see
     :func:`scoring_model`)."""
+    from avsc_lib.features.encoder import Backbone
+    from avsc_lib.training.networks import run_backbone, trained_backbone
     from avsc_lib.training.runs import recorded_weights
 
     if inputs is None:
         raise AvscError(f"{run.dir}: no saved predictions on '{split}' and no inputs to compute them; "
                         "pass the study's inputs (avsc_lib.study.inputs.study_inputs(params))")
-
-    from avsc_lib.features.encoder import Backbone
-    from avsc_lib.training.networks import run_backbone, trained_backbone
 
     audio = run.kind if "audio" in run.inputs else None
     visual = backbone = None

@@ -178,11 +178,12 @@ def step_spec(params: Mapping[str, Any], step: str, kind: str | None = None,
     return BUILDERS[step](params, row, (kind or params["feature_kind"]) if row.per_kind else None, upstream)
 
 
-def load_finished(spec: StepSpec, folder: Path) -> Run:
-    """Load a finished run of a step: build its model and load the best weights."""
+def load_finished(spec: StepSpec, folder: Path, info: dict[str, Any] | None = None) -> Run:
+    """Load a finished run of a step: build its model and load the best weights (``info``: its
+    ``done.json`` when already read)."""
     model = spec.build()
     model.load_weights(str(folder / BEST_WEIGHTS))
-    info = json.loads((folder / DONE_FILE).read_text())
+    info = info if info is not None else json.loads((folder / DONE_FILE).read_text())
     return Run(spec.step, folder, model, spec.inputs, spec.outputs, spec.kind, info)
 
 
@@ -197,7 +198,7 @@ def load_run(folder: str | Path) -> tuple[Run, dict[str, Any]]:
         raise AvscError(f"{folder}: not a finished training run (no {DONE_FILE} and {BEST_WEIGHTS})")
     params = load_params(folder / PARAMS_FILE)
     info = json.loads((folder / DONE_FILE).read_text())
-    return load_finished(step_spec(params, info["step"], info.get("kind")), folder), params
+    return load_finished(step_spec(params, info["step"], info.get("kind")), folder, info), params
 
 
 def run_step(
