@@ -94,13 +94,13 @@ def data_fingerprint(params: Mapping[str, Any]) -> str | None:
 
     Raises:
         AvscError: the data set is not there yet (the study layer makes it before training:
-            ``avsc run`` or :func:`avsc_lib.study.inputs.study_inputs`).
+            ``avsc run`` or :class:`avsc_lib.study.inputs.StudyInputs`).
     """
     if not params.get("data_root") and not params.get("synth_profile"):
         return None
     root = dataset_root(params)
     if not root.is_dir():
-        raise AvscError(f"{root}: the data set is not there yet (avsc run, or avsc_lib.study.inputs.study_inputs, "
+        raise AvscError(f"{root}: the data set is not there yet (avsc run, or avsc_lib.study.inputs.StudyInputs, "
                         "makes it before any training step)")
     digest = hashlib.sha256()
     for path in (split_file(root, "train"), split_file(root, "evaluate"), root / MARKER):

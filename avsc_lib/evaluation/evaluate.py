@@ -89,7 +89,7 @@ def split_data(run: Any, params: Mapping[str, Any], inputs: StepInputs | None, s
 
     if inputs is None:
         raise AvscError(f"{run.dir}: no saved predictions on '{split}' and no inputs to compute them; "
-                        "pass the study's inputs (avsc_lib.study.inputs.study_inputs(params))")
+                        "pass the study's inputs (avsc_lib.study.inputs.StudyInputs(params))")
 
     audio = run.kind if "audio" in run.inputs else None
     visual = backbone = None

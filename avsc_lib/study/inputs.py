@@ -121,8 +121,3 @@ class StudyInputs:
         if not lazy and visual != "frames":
             check_lengths(data, segment_geometry(self.params))
         return data
-
-
-def study_inputs(params: Mapping[str, Any]) -> StudyInputs:
-    """The inputs of a study's steps: its data set made (generated once for a synthetic profile)."""
-    return StudyInputs(params)

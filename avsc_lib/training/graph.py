@@ -7,7 +7,7 @@ Run-folder keys (:mod:`avsc_lib.training.runs`), the orchestration
 ``avsc_lib.training.steps.BUILDERS``.
 
 A step reads the data it trains on through :class:`StepInputs`, which the study layer hands
-it (:func:`avsc_lib.study.inputs.study_inputs`): nothing in training makes the data set or the
+it (:class:`avsc_lib.study.inputs.StudyInputs`): nothing in training makes the data set or the
 feature caches itself.
 """
 

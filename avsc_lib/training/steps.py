@@ -232,7 +232,7 @@ def run_step(
     def load(split: str) -> SplitData:
         if inputs is None:
             raise AvscError(f"{folder.name}: no inputs to train on; pass the study's inputs "
-                            "(avsc_lib.study.inputs.study_inputs(params)) or train and val data")
+                            "(avsc_lib.study.inputs.StudyInputs(params)) or train and val data")
         return inputs.split(split, audio=audio, visual=spec.visual, backbone=backbone)
 
     train = train or load("train")
